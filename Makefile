@@ -1,0 +1,66 @@
+# Kefu: `make chat` to talk to the assistant, `make test` to run the tests.
+
+SHELL := /bin/bash
+# python3.10 on PATH, else pyenv's 3.10 (its shim fails unless 3.10 is selected).
+PYTHON ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo "$$p"; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kefu-installed
+ACTIONS_PORT ?= 5055
+CONVERSATION_ID ?= kefu-shell
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f 2>/dev/null)
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore::DeprecationWarning
+
+.PHONY: install train chat serve test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "Kefu needs python3.10 (Rasa 3.6 supports Python < 3.11)."; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade 'pip<25'
+	$(BIN)/pip install -c constraints.txt -e '.[dev]'
+	$(BIN)/pip check
+	touch $@
+
+# Trains only when no model in models/ is newer than the config and the data.
+train: $(STAMP)
+	@latest=$$(ls -t models/*.tar.gz 2>/dev/null | head -n 1); \
+	if [ -n "$$latest" ] && [ -z "$$(find $(TRAINING_INPUTS) -newer "$$latest" | head -n 1)" ]; then \
+		echo "$$latest is up to date."; \
+	else \
+		$(BIN)/rasa train --config config.yml --domain domain.yml --data data --out models; \
+	fi
+
+# Starts the action server, waits for it, and stops it when the shell exits.
+define with_action_server
+	mkdir -p .kefu; \
+	$(BIN)/rasa run actions --actions actions --port $(ACTIONS_PORT) > .kefu/actions.log 2>&1 & \
+	actions_pid=$$!; \
+	trap 'kill $$actions_pid 2>/dev/null' EXIT INT TERM; \
+	for _ in $$(seq 60); do \
+		$(BIN)/python -c "import urllib.request as u; u.urlopen('http://localhost:$(ACTIONS_PORT)/health')" 2>/dev/null && break; \
+		kill -0 $$actions_pid 2>/dev/null || { cat .kefu/actions.log; exit 1; }; \
+		sleep 1; \
+	done; \
+	$(1)
+endef
+
+chat: train
+	@$(call with_action_server,$(BIN)/rasa shell --model models --endpoints endpoints.yml --conversation-id $(CONVERSATION_ID))
+
+serve: train
+	@$(call with_action_server,$(BIN)/rasa run --enable-api --model models --endpoints endpoints.yml --credentials credentials.yml $${KEFU_API_TOKEN:+--auth-token "$$KEFU_API_TOKEN"})
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check components actions tests
+
+clean:
+	rm -rf models .kefu results .pytest_cache

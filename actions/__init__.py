@@ -1,0 +1,1 @@
+"""Kefu's custom actions, served by `rasa run actions --actions actions`."""

@@ -1,0 +1,121 @@
+"""The `kefu` command: staff and maintenance tasks around the assistant."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from components import __version__
+from components.handoff import HandoffQueue
+
+
+class CommandError(Exception):
+    """A failure the user can fix; printed without a traceback."""
+
+
+def _print_requests(queue: HandoffQueue, include_resumed: bool) -> None:
+    requests = queue.requests(include_resumed=include_resumed)
+    if not requests:
+        print("No open hand-off requests." if not include_resumed else "No hand-off requests.")
+        return
+    for request in requests:
+        state = "open" if request.is_open else f"resumed {request.resumed_at}"
+        print(f"{request.conversation_id}  requested {request.requested_at}  ({state})")
+        for message in request.last_messages:
+            speaker = "customer" if message["role"] == "user" else "bot"
+            print(f"    {speaker:>8}: {message['text']}")
+
+
+async def _resume_conversation(conversation_id: str, endpoints: Path, domain: Path) -> None:
+    # Rasa is slow to import, so only the command that needs it pays for it.
+    from rasa.core.tracker_store import InMemoryTrackerStore, TrackerStore
+    from rasa.core.utils import AvailableEndpoints
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, ConversationResumed
+
+    for path in (endpoints, domain):
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file; pass --endpoints/--domain")
+    store = TrackerStore.create(
+        AvailableEndpoints.read_endpoints(str(endpoints)).tracker_store,
+        domain=Domain.load(str(domain)),
+    )
+    if isinstance(store, InMemoryTrackerStore):
+        raise CommandError(
+            f"{endpoints}: the tracker store is in memory, so this process cannot reach the "
+            "bot's conversations; configure a SQL or Redis tracker store"
+        )
+    tracker = await store.retrieve(conversation_id)
+    if tracker is None:
+        raise CommandError(f"conversation {conversation_id!r} is not in the tracker store")
+    if tracker.is_paused():
+        tracker.update(ConversationResumed())
+        # A paused bot never ran action_listen, so the customer's next message would
+        # follow the hand-off action and no rule would match it.
+        tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+        await store.save(tracker)
+
+
+def _resume(args: argparse.Namespace) -> None:
+    queue = HandoffQueue(args.db)
+    if queue.open_request(args.conversation_id) is None:
+        raise CommandError(
+            f"no open hand-off request for {args.conversation_id!r}; "
+            "`kefu handoff list` shows the open ones"
+        )
+    asyncio.run(_resume_conversation(args.conversation_id, args.endpoints, args.domain))
+    queue.mark_resumed(args.conversation_id)
+    print(f"Resumed {args.conversation_id}: the bot answers this customer again.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kefu", description="Kefu, a customer-service assistant built on Rasa."
+    )
+    parser.add_argument("--version", action="version", version=f"kefu {__version__}")
+    parser.set_defaults(run=lambda args: parser.print_help())
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    queue_file = argparse.ArgumentParser(add_help=False)
+    queue_file.add_argument(
+        "--db", type=Path, default=None,
+        help="hand-off queue file (default: $KEFU_HANDOFF_DB or .kefu/handoffs.db)",
+    )
+    handoff = commands.add_parser("handoff", help="conversations handed over to staff")
+    handoff.set_defaults(run=lambda args: handoff.print_help())
+    handoff_commands = handoff.add_subparsers(metavar="ACTION")
+    handoff_list = handoff_commands.add_parser(
+        "list", parents=[queue_file], help="list open hand-off requests"
+    )
+    handoff_list.add_argument(
+        "--all", action="store_true", help="also list requests already resumed"
+    )
+    handoff_list.set_defaults(run=lambda args: _print_requests(HandoffQueue(args.db), args.all))
+
+    handoff_resume = handoff_commands.add_parser(
+        "resume", parents=[queue_file], help="hand a paused conversation back to the bot"
+    )
+    handoff_resume.add_argument("conversation_id", metavar="ID")
+    handoff_resume.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"))
+    handoff_resume.add_argument("--domain", type=Path, default=Path("domain.yml"))
+    handoff_resume.set_defaults(run=_resume)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except CommandError as error:
+        print(f"kefu: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Shared fixtures: one trained assistant, one action server, one agent per test run.
+
+Training is the slow part, so the whole suite shares a single model trained from
+the project's real config.yml, domain.yml and data/. Set KEFU_TEST_MODEL to the
+path of an already trained model to skip training while iterating locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+RASA = str(Path(sys.executable).parent / "rasa")
+KEFU = str(Path(sys.executable).parent / "kefu")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+def run_command(command: list[str], log: Path, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run a CLI command from the project root; fail with the end of its log."""
+    with log.open("w") as handle:
+        completed = subprocess.run(
+            command, cwd=PROJECT, stdout=handle, stderr=subprocess.STDOUT, **kwargs
+        )
+    if completed.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        pytest.fail(f"{' '.join(command)} exited {completed.returncode}:\n{tail}")
+    return completed
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("KEFU_TEST_MODEL"):
+        return Path(os.environ["KEFU_TEST_MODEL"])
+    out = tmp_path_factory.mktemp("models")
+    run_command(
+        [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+         "--out", str(out), "--fixed-model-name", "kefu"],
+        out / "train.log",
+    )
+    return out / "kefu.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def handoff_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("handoff") / "handoffs.db"
+
+
+@pytest.fixture(scope="session")
+def action_server(tmp_path_factory: pytest.TempPathFactory, handoff_db: Path) -> Iterator[str]:
+    """A real `rasa run actions` process; yields its webhook URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("actions") / "actions.log"
+    env = {**os.environ, "KEFU_HANDOFF_DB": str(handoff_db)}
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [RASA, "run", "actions", "--actions", "actions", "--port", str(port)],
+            cwd=PROJECT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"action server did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/webhook"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def endpoints_file(tmp_path_factory: pytest.TempPathFactory, action_server: str) -> Path:
+    """endpoints.yml for the tests: the test action server and a SQLite tracker store."""
+    folder = tmp_path_factory.mktemp("endpoints")
+    path = folder / "endpoints.yml"
+    path.write_text(
+        f'action_endpoint:\n  url: "{action_server}"\n'
+        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {folder / 'sessions.db'}\n"
+    )
+    return path
+
+
+class Assistant:
+    """The trained assistant, driven the way a channel drives it."""
+
+    def __init__(self, agent: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.agent = agent
+        self.loop = loop
+
+    def say(self, text: str, sender: str) -> list[str]:
+        """Send one user message; returns the texts of the bot's replies."""
+        replies = self.loop.run_until_complete(self.agent.handle_text(text, sender_id=sender))
+        return [reply.get("text") or "" for reply in replies or []]
+
+    def parse(self, text: str) -> dict[str, Any]:
+        return self.loop.run_until_complete(self.agent.parse_message(text))
+
+
+@pytest.fixture(scope="session")
+def assistant(trained_model: Path, endpoints_file: Path) -> Iterator[Assistant]:
+    from rasa.core.agent import load_agent
+    from rasa.core.utils import AvailableEndpoints
+
+    # Loaded the way `rasa run` loads it, with the stores named in endpoints.yml.
+    endpoints = AvailableEndpoints.read_endpoints(str(endpoints_file))
+    loop = asyncio.new_event_loop()
+    agent = loop.run_until_complete(
+        load_agent(model_path=str(trained_model), endpoints=endpoints, loop=loop)
+    )
+    yield Assistant(agent, loop)
+    loop.close()

@@ -1,0 +1,86 @@
+"""Whole conversations with the trained assistant and its action server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import Assistant
+
+
+def new_conversation() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected_reply"),
+    [
+        ("hello!", "How can I help you today?"),
+        ("are you a real person or a bot?", "virtual assistant (a bot)"),
+        ("how long will shipping take to Canada?", "Standard delivery takes 3-5 business days"),
+        ("which payment options do you accept?", "Visa, Mastercard, American Express, PayPal"),
+        ("my payment was declined", "A declined payment is never charged"),
+        ("how do I cancel an order I just placed?", "cancel an order free of charge until it ships"),
+        ("I need to change my delivery address", "change the delivery address until the order ships"),
+        ("I want to return a pair of shoes", "within 30 days of delivery"),
+        ("when do I get my refund?", "within 5-7 business days after your return"),
+        ("I forgot my password", "Forgot password?"),
+        ("is the red hoodie in stock?", "Notify me"),
+        ("the package arrived damaged and I'm really unhappy", "I'm really sorry"),
+        ("thank you so much", "You're welcome"),
+        ("goodbye", "Goodbye"),
+    ],
+)
+def test_intents_get_their_answers(assistant: Assistant, message: str, expected_reply: str) -> None:
+    replies = assistant.say(message, new_conversation())
+    assert any(expected_reply in reply for reply in replies), replies
+
+
+def test_order_number_in_the_question_is_answered_at_once(assistant: Assistant) -> None:
+    replies = assistant.say("where is my order 12345?", new_conversation())
+    assert replies == [
+        "Order 12345 has shipped with UPS and is on its way (tracking number "
+        "1Z999AA10123456784). Standard delivery takes 3-5 business days, express 1-2."
+    ]
+
+
+def test_form_asks_for_the_order_number_then_answers(assistant: Assistant) -> None:
+    conversation = new_conversation()
+    asked = assistant.say("can you track my package for me?", conversation)
+    assert any("What is your order number?" in reply for reply in asked), asked
+
+    answered = assistant.say("it's #48213", conversation)
+    assert any("Order 48213 is being prepared" in reply for reply in answered), answered
+
+    # The number is forgotten afterwards, so a second question asks again.
+    asked_again = assistant.say("where is my order?", conversation)
+    assert any("What is your order number?" in reply for reply in asked_again), asked_again
+
+
+def test_invalid_order_number_is_explained_and_asked_again(assistant: Assistant) -> None:
+    conversation = new_conversation()
+    assistant.say("where is my parcel?", conversation)
+
+    replies = assistant.say("abc-12", conversation)
+    assert any("doesn't look like an order number" in reply for reply in replies), replies
+    assert any("5 to 8 digits" in reply for reply in replies), replies
+    assert any("What is your order number?" in reply for reply in replies), replies
+
+    replies = assistant.say("70021", conversation)
+    assert any("Order 70021 was delivered by FedEx" in reply for reply in replies), replies
+
+
+def test_unknown_order_number_says_so(assistant: Assistant) -> None:
+    replies = assistant.say("where is order 99999?", new_conversation())
+    assert any("I couldn't find order 99999" in reply for reply in replies), replies
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["", "   ", "a" * 10_000, "🙂🙂🙂👍", "你好，我的订单在哪里？", "\x00\x01\x02 binary \ufffd"],
+    ids=["empty", "blank", "10k-chars", "emoji", "chinese", "control-chars"],
+)
+def test_bad_input_gets_a_reply(assistant: Assistant, message: str) -> None:
+    replies = assistant.say(message, new_conversation())
+    assert replies and all(reply.strip() for reply in replies), replies

@@ -1,0 +1,38 @@
+"""The test stories in tests/ pass with `rasa test core`, and the data validates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import PROJECT, RASA, run_command
+
+
+def test_all_test_stories_pass(trained_model: Path, tmp_path: Path) -> None:
+    stories = PROJECT / "tests" / "test_stories.yml"
+    run_command(
+        [RASA, "test", "core", "--model", str(trained_model), "--stories", str(stories),
+         "--out", str(tmp_path), "--no-plot"],
+        tmp_path / "test.log",
+    )
+    accuracy = json.loads((tmp_path / "story_report.json").read_text())["conversation_accuracy"]
+    story_count = len(yaml.safe_load(stories.read_text())["stories"])
+    failed = (tmp_path / "failed_test_stories.yml").read_text()
+    assert accuracy["total"] == story_count
+    assert accuracy["correct"] == story_count, failed
+
+
+def test_training_data_validates_without_conflicts(tmp_path: Path) -> None:
+    log = tmp_path / "validate.log"
+    completed = run_command([RASA, "data", "validate", "--fail-on-warnings"], log)
+    output = log.read_text()
+    assert completed.returncode == 0
+    assert "No story structure conflicts found" in output
+    for problem in ("is not in the domain", "not used in any story", "inconsistent"):
+        assert not [
+            line for line in output.splitlines()
+            if problem in line and "utterance" not in line
+        ], output
+
