@@ -15,7 +15,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install train chat serve test lint clean
+.PHONY: install train chat serve test lint corpus clean
 
 install: $(STAMP)
 
@@ -59,8 +59,12 @@ serve: train
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The project's corpus through the pipeline: .kefu/corpus/{train,valid,test}.jsonl + report.md
+corpus: $(STAMP)
+	$(BIN)/kefu corpus build data/corpus/*.jsonl --out .kefu/corpus
+
 lint: $(STAMP)
-	$(BIN)/ruff check components actions tests
+	$(BIN)/ruff check components actions tests benchmarks
 
 clean:
 	rm -rf models .kefu results .pytest_cache

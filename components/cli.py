@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components import __version__
+from components.corpus import FORMATS, BuildConfig, CorpusError, build_corpus
 from components.handoff import HandoffQueue
 
 
@@ -72,6 +73,21 @@ def _resume(args: argparse.Namespace) -> None:
     print(f"Resumed {args.conversation_id}: the bot answers this customer again.")
 
 
+def _build_corpus(args: argparse.Namespace) -> None:
+    config = BuildConfig(
+        seed=args.seed, lang=args.lang, valid_fraction=args.valid, test_fraction=args.test,
+        input_format=args.format, question_column=args.question_column,
+        answer_column=args.answer_column, intent_column=args.intent_column,
+        skip_bad=args.skip_bad, max_question_chars=args.max_question_chars,
+        max_answer_chars=args.max_answer_chars,
+        near_duplicate_threshold=args.near_duplicate_threshold,
+        order_id_pattern=args.order_id_pattern,
+    )
+    report = build_corpus(args.inputs, args.out, config)
+    sizes = ", ".join(f"{name} {split['pairs']}" for name, split in report.splits.items())
+    print(f"Wrote {args.out}/{{train,valid,test}}.jsonl ({sizes}) and {args.out}/report.md")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kefu", description="Kefu, a customer-service assistant built on Rasa."
@@ -103,6 +119,34 @@ def build_parser() -> argparse.ArgumentParser:
     handoff_resume.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"))
     handoff_resume.add_argument("--domain", type=Path, default=Path("domain.yml"))
     handoff_resume.set_defaults(run=_resume)
+
+    defaults = BuildConfig()
+    corpus = commands.add_parser("corpus", help="build the question-answer corpus")
+    corpus.set_defaults(run=lambda args: corpus.print_help())
+    corpus_commands = corpus.add_subparsers(metavar="ACTION")
+    build = corpus_commands.add_parser(
+        "build", help="clean, de-duplicate, mask PII, tokenise and split into train/valid/test",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    build.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="Kefu JSONL, CSV, Rasa NLU YAML, transcript JSONL or chatterbot YAML")
+    build.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    build.add_argument("--seed", type=int, default=defaults.seed)
+    build.add_argument("--lang", choices=("auto", "en", "zh"), default=defaults.lang)
+    build.add_argument("--valid", type=float, default=defaults.valid_fraction, help="valid fraction")
+    build.add_argument("--test", type=float, default=defaults.test_fraction, help="test fraction")
+    build.add_argument("--format", choices=FORMATS, default=None, help="input format (default: detect)")
+    build.add_argument("--question-column", default=None, help="CSV question column (default: detect)")
+    build.add_argument("--answer-column", default=None, help="CSV answer column (default: detect)")
+    build.add_argument("--intent-column", default=None, help="CSV intent column (default: detect)")
+    build.add_argument("--skip-bad", action="store_true", help="skip bad lines and count them")
+    build.add_argument("--max-question-chars", type=int, default=defaults.max_question_chars)
+    build.add_argument("--max-answer-chars", type=int, default=defaults.max_answer_chars)
+    build.add_argument("--near-duplicate-threshold", type=float,
+                       default=defaults.near_duplicate_threshold, help="Jaccard threshold")
+    build.add_argument("--order-id-pattern", default=defaults.order_id_pattern,
+                       help="regular expression of the shop's order numbers, masked as [ORDER_ID]")
+    build.set_defaults(run=_build_corpus)
     return parser
 
 
@@ -111,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except CommandError as error:
+    except (CommandError, CorpusError) as error:
         print(f"kefu: error: {error}", file=sys.stderr)
         return 1
     return 0

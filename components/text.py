@@ -1,0 +1,204 @@
+"""Text handling shared by the corpus pipeline and the components: normalisation,
+language detection, PII masking and tokenisation for English and Chinese."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# Placeholders are single tokens everywhere: PII masks like [EMAIL] and the
+# {{Template Slot}} placeholders found in templated support answers.
+PLACEHOLDER_PATTERN = re.compile(r"\[[A-Z][A-Z_]*\]|\{\{[^{}\n]{1,60}\}\}")
+PII_PLACEHOLDERS = ("[EMAIL]", "[PHONE]", "[CARD]", "[IBAN]", "[ID]", "[ORDER_ID]")
+
+_HTML_TAG = re.compile(r"<(?:/?[A-Za-z][^<>]*|!--.*?--)>", re.DOTALL)
+_WHITESPACE = re.compile(r"\s+")
+# Control, format, surrogate and private-use characters (Unicode Cc, Cf, Cs, Co) of
+# the Basic Multilingual Plane.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff\ue000-\uf8ff]"
+)
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
+
+
+def normalise(text: str) -> str:
+    """NFKC, HTML entities and tags removed, control characters and runs of
+    whitespace turned into single spaces."""
+    text = unicodedata.normalize("NFKC", html.unescape(text))
+    text = _HTML_TAG.sub(" ", text)
+    text = _INVISIBLE.sub(" ", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def detect_language(text: str) -> str:
+    """`zh` when Chinese characters make up at least a fifth of the letters, else `en`."""
+    chinese = len(_CJK.findall(text))
+    latin = len(_LATIN_LETTER.findall(PLACEHOLDER_PATTERN.sub(" ", text)))
+    return "zh" if chinese and chinese * 5 >= chinese + latin else "en"
+
+
+# ---- PII masking -------------------------------------------------------------
+
+# Boundaries are ASCII on purpose: Chinese characters count as \w, and numbers
+# written straight after them ("订单12345678") must still be found.
+DEFAULT_ORDER_ID_PATTERN = r"(?<![A-Za-z0-9_#])#?\d{5,8}(?![A-Za-z0-9_])"
+
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])"
+)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+_CHINESE_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dA-Za-z])")
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+_PHONE = re.compile(
+    r"(?<![A-Za-z0-9_+])(?:"
+    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"  # international
+    r"|(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}"  # Chinese mobile
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"  # (555) 123-4567
+    r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
+    r")(?![A-Za-z0-9_])"
+)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+# Issuer prefixes and lengths of the card networks, so that a long order number that
+# happens to pass the Luhn check is not taken for a card.
+_CARD_ISSUER = re.compile(
+    r"4(?:\d{12}|\d{15}|\d{18})"  # Visa
+    r"|(?:5[1-5]\d\d|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720)\d{12}"  # Mastercard
+    r"|3[47]\d{13}"  # American Express
+    r"|3(?:0[0-5]|[68]\d)\d{11,13}"  # Diners Club
+    r"|(?:6011|65\d\d|64[4-9]\d)\d{12,15}"  # Discover
+    r"|35(?:2[89]|[3-8]\d)\d{12,15}"  # JCB
+    r"|62\d{14,17}"  # UnionPay
+)
+
+
+def card_number_valid(number: str) -> bool:
+    digits = re.sub(r"\D", "", number)
+    return bool(_CARD_ISSUER.fullmatch(digits)) and luhn_valid(digits)
+
+
+def chinese_id_valid(number: str) -> bool:
+    """GB 11643 check digit, plus a plausible birth month and day."""
+    month, day = int(number[10:12]), int(number[12:14])
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return False
+    checksum = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True)) % 11
+    return _ID_CHECK[checksum] == number[17].upper()
+
+
+def iban_valid(iban: str) -> bool:
+    compact = iban.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+@dataclass
+class PiiMasker:
+    """Replaces personal data with typed placeholders and counts what it masked."""
+
+    order_id_pattern: str = DEFAULT_ORDER_ID_PATTERN
+    masked: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        order_ids = re.compile(self.order_id_pattern)
+        # Most specific first: an ID number is also a Luhn-checkable run of digits.
+        self._rules: list[tuple[str, re.Pattern, Callable[[str], bool] | None]] = [
+            ("[EMAIL]", _EMAIL, None),
+            ("[IBAN]", _IBAN, iban_valid),
+            ("[ID]", _CHINESE_ID, chinese_id_valid),
+            ("[CARD]", _CARD, card_number_valid),
+            ("[PHONE]", _PHONE, None),
+            ("[ORDER_ID]", order_ids, None),
+        ]
+
+    def mask(self, text: str) -> str:
+        # Template placeholders are cut out first so no rule can match inside them.
+        pieces = split_placeholders(text)
+        return "".join(
+            piece if PLACEHOLDER_PATTERN.fullmatch(piece) else self._mask_plain(piece)
+            for piece in pieces
+        )
+
+    def _mask_plain(self, text: str) -> str:
+        for placeholder, pattern, is_valid in self._rules:
+            if not pattern.search(text):
+                continue
+
+            def replace(match: re.Match, placeholder: str = placeholder, is_valid=is_valid) -> str:
+                if is_valid is not None and not is_valid(match.group(0)):
+                    return match.group(0)
+                self.masked[placeholder] += 1
+                return placeholder
+
+            text = pattern.sub(replace, text)
+        return text
+
+
+def split_placeholders(text: str) -> list[str]:
+    """`text` cut into plain pieces and placeholder pieces, in order."""
+    pieces, start = [], 0
+    for match in PLACEHOLDER_PATTERN.finditer(text):
+        if match.start() > start:
+            pieces.append(text[start : match.start()])
+        pieces.append(match.group(0))
+        start = match.end()
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces
+
+
+# ---- tokenisation ------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _english_tokenizer():  # noqa: ANN202 - spaCy's Tokenizer type
+    import spacy
+
+    # A blank pipeline: only the rule-based tokenizer, no model to download.
+    return spacy.blank("en").tokenizer
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # noqa: ANN202
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def tokenize(text: str, lang: str) -> list[str]:
+    """Words of `text`: spaCy's English rules or jieba's Chinese segmentation.
+    Placeholders stay whole."""
+    tokens: list[str] = []
+    for piece in split_placeholders(text):
+        if PLACEHOLDER_PATTERN.fullmatch(piece):
+            tokens.append(piece)
+        elif lang == "zh":
+            tokens.extend(t for t in _jieba().lcut(piece) if t.strip())
+        else:
+            tokens.extend(t.text for t in _english_tokenizer()(piece) if not t.is_space)
+    return tokens
