@@ -384,6 +384,7 @@ def near_duplicate_groups(pairs: list[Pair], threshold: float, permutations: int
     """Indices of pairs grouped by near-duplicate questions (MinHash LSH candidates,
     confirmed by their exact Jaccard similarity), each group in input order."""
     from datasketch import MinHash, MinHashLSH
+    from datasketch.hashfunc import sha1_hash32
 
     # Questions with the same shingles (differing only in case or punctuation) are
     # one item, so each distinct shingle set is hashed and compared once.
@@ -394,8 +395,15 @@ def near_duplicate_groups(pairs: list[Pair], threshold: float, permutations: int
         key = (lang, frozenset(shingles(pair.question, lang)))
         pair_item.append(items.setdefault(key, len(items)))
     keys = list(items)
-    signatures = MinHash.bulk([[s.encode("utf-8") for s in sorted(found)] for _, found in keys],
-                              num_perm=permutations)
+    # Shingles recur across questions, so each is hashed once.
+    shingle_hashes: dict[str, int] = {}
+    for _, found in keys:
+        for shingle in found:
+            if shingle not in shingle_hashes:
+                shingle_hashes[shingle] = sha1_hash32(shingle.encode("utf-8"))
+    # The classic (a*h + b mod p) permutations: twice as fast here as datasketch's newer default.
+    signatures = MinHash.bulk([sorted(found) for _, found in keys], num_perm=permutations,
+                              hashfunc=shingle_hashes.__getitem__, scheme="legacy")
     same_group = _UnionFind(len(keys))
     for lang in sorted({lang for lang, _ in keys}):
         lsh = MinHashLSH(threshold=threshold, num_perm=permutations)
@@ -505,10 +513,12 @@ def load_clean_pairs(paths: Iterable[Path], config: BuildConfig, report: BuildRe
 
 
 def deduplicate(pairs: list[Pair], config: BuildConfig, report: BuildReport) -> tuple[list[Pair], list[list[int]]]:
+    # Answers recur (templated replies): fold each distinct one once, so the keys share it.
+    fold = lru_cache(maxsize=100_000)(str.casefold)
     seen: set[tuple] = set()
     unique = []
     for pair in pairs:
-        key = (pair.question.casefold(), pair.answer.casefold(), tuple(pair.context))
+        key = (pair.question.casefold(), fold(pair.answer), tuple(pair.context))
         if key not in seen:
             seen.add(key)
             unique.append(pair)
@@ -520,7 +530,7 @@ def deduplicate(pairs: list[Pair], config: BuildConfig, report: BuildReport) -> 
     for group in groups:
         answers: dict[str, int] = {}
         for index in group:
-            answers.setdefault(unique[index].answer.casefold(), index)
+            answers.setdefault(fold(unique[index].answer), index)
         kept_groups.append(list(range(len(kept), len(kept) + len(answers))))
         kept.extend(unique[index] for index in sorted(answers.values()))
     multi = [g for g in kept_groups if len(g) > 1]
@@ -544,8 +554,14 @@ def build_corpus(inputs: Iterable[str | Path], out_dir: str | Path,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cached_tokenize = lru_cache(maxsize=100_000)(tokenize)
     vocabulary: set[str] = set()
+
+    @lru_cache(maxsize=100_000)
+    def tokens_of(text: str, lang: str) -> tuple[str, ...]:
+        tokens = tuple(tokenize(text, lang))
+        vocabulary.update(tokens)
+        return tokens
+
     histogram = {"question": Counter(), "answer": Counter()}
     token_count = 0
     for name, indices in splits.items():
@@ -554,9 +570,8 @@ def build_corpus(inputs: Iterable[str | Path], out_dir: str | Path,
         with (out / f"{name}.jsonl").open("w", encoding="utf-8", newline="\n") as handle:
             for index in indices:
                 pair = pairs[index]
-                question_tokens = cached_tokenize(pair.question, pair.lang)
-                answer_tokens = cached_tokenize(pair.answer, pair.lang) if pair.answer else ()
-                vocabulary.update(question_tokens, answer_tokens)
+                question_tokens = tokens_of(pair.question, pair.lang)
+                answer_tokens = tokens_of(pair.answer, pair.lang) if pair.answer else ()
                 token_count += len(question_tokens) + len(answer_tokens)
                 histogram["question"][_bucket(len(question_tokens))] += 1
                 if pair.answer:

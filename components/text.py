@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
@@ -39,9 +40,11 @@ def normalise(text: str) -> str:
 
 def detect_language(text: str) -> str:
     """`zh` when Chinese characters make up at least a fifth of the letters, else `en`."""
+    if not _CJK.search(text):
+        return "en"
     chinese = len(_CJK.findall(text))
     latin = len(_LATIN_LETTER.findall(PLACEHOLDER_PATTERN.sub(" ", text)))
-    return "zh" if chinese and chinese * 5 >= chinese + latin else "en"
+    return "zh" if chinese * 5 >= chinese + latin else "en"
 
 
 # ---- PII masking -------------------------------------------------------------
@@ -173,10 +176,18 @@ def split_placeholders(text: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _english_tokenizer():  # noqa: ANN202 - spaCy's Tokenizer type
-    import spacy
+    # The tokenizer needs neither TensorFlow nor PyTorch, but spaCy's thinc imports
+    # both when installed (15 s and 1 GB). Hide those not loaded yet while it loads.
+    hidden = [name for name in ("tensorflow", "torch") if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(hidden))
+    try:
+        import spacy
 
-    # A blank pipeline: only the rule-based tokenizer, no model to download.
-    return spacy.blank("en").tokenizer
+        # A blank pipeline: only the rule-based tokenizer, no model to download.
+        return spacy.blank("en").tokenizer
+    finally:
+        for name in hidden:
+            del sys.modules[name]
 
 
 @lru_cache(maxsize=1)
