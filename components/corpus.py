@@ -118,19 +118,25 @@ def _text_field(value: Any, label: str, where: str) -> str | BadLine:
     return value
 
 
+def _json_lines(path: Path, each: str) -> Iterator[tuple[str, Any]]:
+    """("file line N", parsed value) for each non-empty line; a BadLine stands in for
+    a line that is not UTF-8 or not JSON."""
+    for number, line in _decoded_lines(path):
+        where = f"{path} line {number}"
+        if isinstance(line, BadLine):
+            yield where, line
+        elif line.strip():
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as error:
+                yield where, BadLine(where, f"not valid JSON ({error.msg}); each line must be {each}")
+
+
 def read_kefu_jsonl(path: Path) -> Iterator[Record]:
     """Kefu's corpus schema: question, answer, optional intent, lang, context."""
-    for number, line in _decoded_lines(path):
-        if isinstance(line, BadLine):
-            yield line
-            continue
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield BadLine(where, f"not valid JSON ({error.msg}); each line must be one JSON object")
+    for where, row in _json_lines(path, "one JSON object"):
+        if isinstance(row, BadLine):
+            yield row
             continue
         if not isinstance(row, dict):
             yield BadLine(where, "must be a JSON object with \"question\" and \"answer\"")
@@ -252,17 +258,9 @@ def read_chatterbot(path: Path) -> Iterator[Record]:
 def read_transcripts(path: Path) -> Iterator[Record]:
     """One conversation per line: {"turns": [{"role": "user"|"bot", "text": ...}, ...]}.
     Each bot reply answers the user turns just before it."""
-    for number, line in _decoded_lines(path):
-        if isinstance(line, BadLine):
-            yield line
-            continue
-        if not line.strip():
-            continue
-        where = f"{path} line {number}"
-        try:
-            conversation = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield BadLine(where, f"not valid JSON ({error.msg}); each line must be one conversation")
+    for where, conversation in _json_lines(path, "one conversation"):
+        if isinstance(conversation, BadLine):
+            yield conversation
             continue
         turns = conversation.get("turns") if isinstance(conversation, dict) else conversation
         if not isinstance(turns, list) or not all(

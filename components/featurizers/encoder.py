@@ -1,0 +1,129 @@
+"""A local Hugging Face encoder that embeds already tokenised text: one vector per word
+(its sub-word states pooled) and one per sentence. Plain PyTorch and transformers; no
+Rasa, so it can be tested alone."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class EncoderError(ValueError):
+    """A model folder that is missing or cannot be loaded."""
+
+
+@dataclass
+class EncoderSettings:
+    batch_size: int = 32
+    max_length: int = 128  # sub-words per message; words past it get zero vectors
+    sentence_pooling: str = "mean"  # mean | cls
+    device: str = "auto"  # auto picks cuda, then mps, then cpu
+
+
+@dataclass
+class FinetuneSettings:
+    """Intent classification on top of the mean-pooled sentence vector."""
+
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    seed: int = 42
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class WordEncoder:
+    def __init__(self, model_dir: Path, settings: EncoderSettings | None = None) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.settings = settings or EncoderSettings()
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "config.json").is_file():
+            raise EncoderError(f"{self.model_dir}: no encoder here (config.json is missing); "
+                               "fix the featurizer's `model_path`")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+            self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True)
+        except Exception as error:  # transformers raises many kinds on a damaged folder
+            problem = f"{type(error).__name__}: {error}"
+            raise EncoderError(f"{self.model_dir}: cannot load the encoder ({problem})") from error
+        if not self.tokenizer.is_fast:
+            raise EncoderError(f"{self.model_dir}: needs a fast tokenizer (tokenizer.json) to map sub-words to words")
+        self.device = pick_device(self.settings.device)
+        self.model.to(self.device).eval()
+
+    @property
+    def dimensions(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def _batch(self, sentences: Sequence[list[str]]):  # noqa: ANN202 - transformers BatchEncoding
+        return self.tokenizer(list(sentences), is_split_into_words=True, truncation=True,
+                              max_length=self.settings.max_length, padding=True, return_tensors="pt")
+
+    def _sentence(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.settings.sentence_pooling == "cls":
+            return hidden[:, 0]
+        mask = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+    def encode(self, sentences: Sequence[list[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each sentence (a list of words): a [words, dims] matrix and a [dims] vector."""
+        results: list[tuple[np.ndarray, np.ndarray]] = []
+        for start in range(0, len(sentences), self.settings.batch_size):
+            chunk = sentences[start : start + self.settings.batch_size]
+            batch = self._batch(chunk)
+            with torch.inference_mode():
+                hidden = self.model(**batch.to(self.device)).last_hidden_state
+                pooled = self._sentence(hidden, batch["attention_mask"])
+            hidden, pooled = hidden.float().cpu().numpy(), pooled.float().cpu().numpy()
+            for row, words in enumerate(chunk):
+                word_vectors = np.zeros((len(words), hidden.shape[-1]), dtype=np.float32)
+                counts = np.zeros(len(words), dtype=np.float32)
+                for position, word in enumerate(batch.word_ids(row)):
+                    if word is not None:
+                        word_vectors[word] += hidden[row, position]
+                        counts[word] += 1
+                word_vectors[counts > 0] /= counts[counts > 0, None]
+                results.append((word_vectors, pooled[row]))
+        return results
+
+    def finetune(self, sentences: Sequence[list[str]], labels: Sequence[str], settings: FinetuneSettings) -> None:
+        """Tune the encoder to tell the labels (intents) apart from its sentence vector."""
+        random.seed(settings.seed)
+        torch.manual_seed(settings.seed)
+        names = sorted(set(labels))
+        targets = torch.tensor([names.index(label) for label in labels])
+        head = torch.nn.Linear(self.dimensions, len(names)).to(self.device)
+        optimiser = torch.optim.AdamW([*self.model.parameters(), *head.parameters()], lr=settings.learning_rate)
+        order = list(range(len(sentences)))
+        self.model.train()
+        for _ in range(settings.epochs):
+            random.shuffle(order)
+            for start in range(0, len(order), settings.batch_size):
+                indices = order[start : start + settings.batch_size]
+                batch = self._batch([sentences[i] for i in indices]).to(self.device)
+                hidden = self.model(**batch).last_hidden_state
+                logits = head(self._sentence(hidden, batch["attention_mask"]))
+                loss = torch.nn.functional.cross_entropy(logits, targets[indices].to(self.device))
+                optimiser.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                optimiser.step()
+        self.model.eval()
+
+    def save(self, folder: Path) -> None:
+        self.model.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)

