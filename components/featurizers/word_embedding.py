@@ -22,6 +22,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from components.corpus import BuildConfig, Pair, read_records
 from components.featurizers.word_vectors import (
     PRETRAINED_FORMATS,
     TrainingSettings,
@@ -30,6 +31,7 @@ from components.featurizers.word_vectors import (
     sentence_vector,
     train_word_vectors,
 )
+from components.text import detect_language, normalise, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -154,18 +156,13 @@ class WordEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             for attribute in DENSE_FEATURIZABLE_ATTRIBUTES
             if message.get(TOKENS_NAMES[attribute])
         ]
-        paths = corpus_paths(self._config["corpus"])
-        if paths:
-            from components.corpus import BuildConfig, Pair, read_records
-            from components.text import detect_language, normalise, tokenize
-
-            for path in paths:
-                for record in read_records(path, BuildConfig()):
-                    if isinstance(record, Pair):
-                        for text in (record.question, record.answer, *record.context):
-                            text = normalise(text)
-                            if text:
-                                sentences.append(self._units(tokenize(text, record.lang or detect_language(text))))
+        for path in corpus_paths(self._config["corpus"]):
+            for record in read_records(path, BuildConfig()):
+                if isinstance(record, Pair):
+                    for text in (record.question, record.answer, *record.context):
+                        text = normalise(text)
+                        if text:
+                            sentences.append(self._units(tokenize(text, record.lang or detect_language(text))))
         return sentences
 
     def train(self, training_data: TrainingData) -> Resource:
