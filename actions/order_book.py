@@ -14,11 +14,14 @@ from typing import Any
 
 import yaml
 
+from components.text import DEFAULT_ORDER_ID_PATTERN
+
 ORDER_BOOK_ENV = "KEFU_ORDER_BOOK"
 DEFAULT_ORDER_BOOK = Path(__file__).resolve().parent.parent / "data" / "orders.yml"
 
-# Order numbers have 5 to 8 digits and may be written with a leading "#".
-ORDER_ID_PATTERN = re.compile(r"(?<![\w#])#?(\d{5,8})(?!\w)")
+# Order numbers have 5 to 8 digits and may be written with a leading "#": the same
+# pattern the corpus pipeline masks as [ORDER_ID].
+ORDER_ID_PATTERN = re.compile(DEFAULT_ORDER_ID_PATTERN)
 
 
 def parse_order_id(text: Any) -> str | None:
@@ -28,7 +31,7 @@ def parse_order_id(text: Any) -> str | None:
     if not isinstance(text, str):
         return None
     match = ORDER_ID_PATTERN.search(text)
-    return match.group(1) if match else None
+    return match.group(0).lstrip("#") if match else None
 
 
 @dataclass(frozen=True)

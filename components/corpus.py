@@ -336,10 +336,8 @@ class _Cleaner:
 
     def _clean_uncached(self, text: str) -> tuple[str, tuple[tuple[str, int], ...], bool]:
         normalised = normalise(text)
-        before = Counter(self.masker.masked)
-        masked = self.masker.mask(normalised)
-        found = tuple(sorted((self.masker.masked - before).items()))
-        return masked, found, normalised != text
+        masked, found = self.masker.mask_counted(normalised)
+        return masked, tuple(sorted(found.items())), normalised != text
 
     def __call__(self, text: str) -> str:
         masked, found, changed = self._clean(text)

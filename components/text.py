@@ -136,38 +136,42 @@ class PiiMasker:
         ]
 
     def mask(self, text: str) -> str:
+        """`text` with personal data replaced; the counts add up in `masked`."""
+        masked, found = self.mask_counted(text)
+        self.masked.update(found)
+        return masked
+
+    def mask_counted(self, text: str) -> tuple[str, Counter]:
+        """`text` with personal data replaced, and how many of each kind this text had."""
+        found: Counter = Counter()
+
+        def replace(match: re.Match, placeholder: str, is_valid: Callable[[str], bool] | None) -> str:
+            if is_valid is not None and not is_valid(match.group(0)):
+                return match.group(0)
+            found[placeholder] += 1
+            return placeholder
+
+        pieces = []
         # Template placeholders are cut out first so no rule can match inside them.
-        pieces = split_placeholders(text)
-        return "".join(
-            piece if PLACEHOLDER_PATTERN.fullmatch(piece) else self._mask_plain(piece)
-            for piece in pieces
-        )
-
-    def _mask_plain(self, text: str) -> str:
-        for placeholder, pattern, is_valid in self._rules:
-            if not pattern.search(text):
-                continue
-
-            def replace(match: re.Match, placeholder: str = placeholder, is_valid=is_valid) -> str:
-                if is_valid is not None and not is_valid(match.group(0)):
-                    return match.group(0)
-                self.masked[placeholder] += 1
-                return placeholder
-
-            text = pattern.sub(replace, text)
-        return text
+        for piece, is_placeholder in split_placeholders(text):
+            if not is_placeholder:
+                for placeholder, pattern, is_valid in self._rules:
+                    if pattern.search(piece):
+                        piece = pattern.sub(lambda m, p=placeholder, v=is_valid: replace(m, p, v), piece)
+            pieces.append(piece)
+        return "".join(pieces), found
 
 
-def split_placeholders(text: str) -> list[str]:
-    """`text` cut into plain pieces and placeholder pieces, in order."""
+def split_placeholders(text: str) -> list[tuple[str, bool]]:
+    """`text` cut into pieces, in order, each marked True if it is a placeholder."""
     pieces, start = [], 0
     for match in PLACEHOLDER_PATTERN.finditer(text):
         if match.start() > start:
-            pieces.append(text[start : match.start()])
-        pieces.append(match.group(0))
+            pieces.append((text[start : match.start()], False))
+        pieces.append((match.group(0), True))
         start = match.end()
     if start < len(text):
-        pieces.append(text[start:])
+        pieces.append((text[start:], False))
     return pieces
 
 
@@ -205,8 +209,8 @@ def tokenize(text: str, lang: str) -> list[str]:
     """Words of `text`: spaCy's English rules or jieba's Chinese segmentation.
     Placeholders stay whole."""
     tokens: list[str] = []
-    for piece in split_placeholders(text):
-        if PLACEHOLDER_PATTERN.fullmatch(piece):
+    for piece, is_placeholder in split_placeholders(text):
+        if is_placeholder:
             tokens.append(piece)
         elif lang == "zh":
             tokens.extend(t for t in _jieba().lcut(piece) if t.strip())
