@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,6 +89,127 @@ def _build_corpus(args: argparse.Namespace) -> None:
     print(f"Wrote {args.out}/{{train,valid,test}}.jsonl ({sizes}) and {args.out}/report.md")
 
 
+def _read_generator_config(path: Path | None):  # noqa: ANN202 - GeneratorConfig, imported late
+    import yaml
+
+    from components.generator.training import GeneratorConfig
+
+    if path is None:
+        return GeneratorConfig()
+    if not path.is_file():
+        raise CommandError(f"{path}: no such config file")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise CommandError(f"{path}: not valid YAML or JSON ({error})") from error
+    if not isinstance(values, dict):
+        raise CommandError(f"{path}: expected a mapping of settings")
+    try:
+        return GeneratorConfig.from_dict(values, str(path))
+    except (TypeError, ValueError) as error:
+        raise CommandError(str(error)) from error
+
+
+def _train_generator(args: argparse.Namespace) -> None:
+    import json
+
+    from components.generator.data import read_split
+    from components.generator.training import train_generator, training_report
+
+    config = _read_generator_config(args.config)
+    try:
+        train, valid = read_split(args.corpus, "train"), read_split(args.corpus, "valid")
+        result = train_generator(train, valid, config, init_from=args.init_from)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    result.generator.save(args.out)
+    report = training_report(result, config)
+    (args.out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    best = result.history[result.best_epoch - 1]
+    print(f"Trained a {result.generator.architecture} generator ({report['parameters']:,} parameters) on "
+          f"{len(train)} pairs in {result.seconds:.0f} s: best epoch {result.best_epoch} of {len(result.history)}, "
+          f"valid perplexity {best['valid_perplexity']:.2f}. Saved to {args.out}")
+
+
+def _decoding_from(args: argparse.Namespace, defaults):  # noqa: ANN001, ANN202 - DecodingSettings
+    from dataclasses import replace
+
+    changes = {name: getattr(args, name) for name in ("strategy", "beam_width", "max_length", "temperature",
+                                                      "top_k", "top_p", "seed") if getattr(args, name) is not None}
+    try:
+        return replace(defaults, **changes)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+
+
+def _load_generator(path: Path):  # noqa: ANN202 - ResponseGenerator
+    from components.generator.generator import GeneratorFileError, ResponseGenerator
+
+    try:
+        return ResponseGenerator.load(path, device=os.environ.get("KEFU_DEVICE", "auto"))
+    except GeneratorFileError as error:
+        raise CommandError(str(error)) from error
+
+
+def _reply(args: argparse.Namespace) -> None:
+    generator = _load_generator(args.model)
+    reply = generator.reply(args.question, args.context or (), _decoding_from(args, generator.decoding))
+    print(reply.text)
+    if args.verbose:
+        print(f"(confidence {reply.confidence:.2f}, mean log-prob {reply.mean_log_prob:.3f}, "
+              f"{reply.tokens} tokens)", file=sys.stderr)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from components.generator.data import read_split
+    from components.generator.evaluation import (
+        GeneratorSystem,
+        IntentPrototypeBaseline,
+        RetrievalBaseline,
+        evaluate_system,
+        signatures,
+        write_report,
+    )
+
+    try:
+        train, test = read_split(args.corpus, "train"), read_split(args.corpus, "test")
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    test = test[: args.limit] if args.limit else test
+    systems = [RetrievalBaseline(train)]
+    try:
+        systems.append(IntentPrototypeBaseline(train))
+    except ValueError as error:
+        print(f"kefu: skipping a baseline: {error}", file=sys.stderr)
+    for path in args.model:
+        generator = _load_generator(path)
+        systems.append(GeneratorSystem(generator, f"{generator.architecture} ({path.name})",
+                                       _decoding_from(args, generator.decoding)))
+    rows = []
+    for system in systems:
+        rows.append(evaluate_system(system, test, args.latency_samples))
+        print(f"{system.name}: BLEU {rows[-1].bleu:.2f}, ROUGE-L {rows[-1].rouge_l:.2f}", file=sys.stderr)
+    signature = signatures(test)
+    notes = [f"Test split of `{args.corpus}`: {len(test)} pairs; trained on {len(train)}.",
+             f"BLEU: sacrebleu `{signature['bleu']}`; chrF: `{signature['chrf']}`.",
+             "ROUGE-L, distinct-n, exact match and length use lower-cased words and punctuation, "
+             "each Chinese character a word. Latency: one reply at a time, on the first "
+             f"{min(args.latency_samples, len(test))} test questions. ECE: expected calibration error of the "
+             "generator's confidence as P(token F1 >= 0.5)."]
+    print(write_report(rows, args.out, "Reply evaluation", notes))
+
+
+def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--strategy", choices=("greedy", "beam", "sample"), default=None,
+                        help="decoding (default: the model's own)")
+    parser.add_argument("--beam-width", type=int, default=None)
+    parser.add_argument("--max-length", type=int, default=None, help="generated tokens at most")
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="sampling seed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kefu", description="Kefu, a customer-service assistant built on Rasa."
@@ -147,6 +269,36 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--order-id-pattern", default=defaults.order_id_pattern,
                        help="regular expression of the shop's order numbers, masked as [ORDER_ID]")
     build.set_defaults(run=_build_corpus)
+
+    generator = commands.add_parser("generator", help="train and try the response generator")
+    generator_commands = generator.add_subparsers(dest="generator_command", required=True)
+    train = generator_commands.add_parser("train", help="train a generator on a corpus folder")
+    train.add_argument("--corpus", type=Path, required=True, metavar="DIR",
+                       help="folder written by `kefu corpus build` (train.jsonl, valid.jsonl)")
+    train.add_argument("--out", type=Path, required=True, metavar="MODEL", help="folder to save the model in")
+    train.add_argument("--config", type=Path, default=None, metavar="FILE",
+                       help="YAML or JSON: architecture, model, tokenizer, inputs, training, decoding")
+    train.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
+                       help="continue training a saved generator (fine-tuning or resuming)")
+    train.set_defaults(run=_train_generator)
+    reply = generator_commands.add_parser("reply", help="answer one question with a trained generator")
+    reply.add_argument("model", type=Path, metavar="MODEL")
+    reply.add_argument("question")
+    reply.add_argument("--context", nargs="*", default=None, help="earlier turns, oldest first")
+    reply.add_argument("--verbose", action="store_true", help="print the confidence to stderr")
+    _add_decoding_options(reply)
+    reply.set_defaults(run=_reply)
+
+    evaluate = commands.add_parser("evaluate", help="score generators and baselines on a corpus test split")
+    evaluate.add_argument("--corpus", type=Path, required=True, metavar="DIR")
+    evaluate.add_argument("--model", type=Path, nargs="*", default=[], metavar="MODEL",
+                          help="generator folders to score next to the baselines")
+    evaluate.add_argument("--out", type=Path, default=Path("evaluation"), metavar="DIR",
+                          help="where evaluation.{md,json,png} go")
+    evaluate.add_argument("--limit", type=int, default=None, help="score only the first N test pairs")
+    evaluate.add_argument("--latency-samples", type=int, default=100, help="replies timed one by one")
+    _add_decoding_options(evaluate)
+    evaluate.set_defaults(run=_evaluate)
     return parser
 
 

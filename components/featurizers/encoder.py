@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from components.torch_device import pick_device
+
 
 class EncoderError(ValueError):
     """A model folder that is missing or cannot be loaded."""
@@ -33,16 +35,6 @@ class FinetuneSettings:
     learning_rate: float = 5e-5
     batch_size: int = 16
     seed: int = 42
-
-
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 class WordEncoder:

@@ -23,7 +23,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.corpus import BuildConfig, Pair, read_records
-from components.featurizers.word_vectors import (
+from components.text import detect_language, normalise, tokenize
+from components.word_vectors import (
     PRETRAINED_FORMATS,
     TrainingSettings,
     WordVectors,
@@ -31,7 +32,6 @@ from components.featurizers.word_vectors import (
     sentence_vector,
     train_word_vectors,
 )
-from components.text import detect_language, normalise, tokenize
 
 logger = logging.getLogger(__name__)
 

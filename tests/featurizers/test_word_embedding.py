@@ -11,7 +11,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.featurizers import WordEmbeddingFeaturizer
-from components.featurizers.word_vectors import VectorsFileError
+from components.word_vectors import VectorsFileError
 from tests.featurizers.checks import CHINESE, ENGLISH, Component, check_featurizer, features, tokenised
 
 SMALL = {"dimensions": 16, "epochs": 5}

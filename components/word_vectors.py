@@ -1,4 +1,4 @@
-"""Word vectors for the featurizers: trained with gensim on the bot's own texts, or read
+"""Word vectors for the featurizers and the generator: trained with gensim on the bot's own texts, or read
 from a pretrained file, trimmed, and saved as safetensors plus JSON (never pickle).
 
 Nothing here knows about Rasa, so the vectors can be built and checked on their own.

@@ -1,0 +1,194 @@
+"""ResponseGenerator: tokenizer + model + calibration, saved as a self-describing folder.
+
+    MODEL/config.json         architecture, model sizes, input and decoding settings
+    MODEL/model.safetensors   weights (tied embeddings stored once)
+    MODEL/tokenizer.json      the sub-word tokenizer
+    MODEL/calibration.json    Platt scaling of the reply confidence
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from components.generator.data import Dialogue, encode_dialogues, encode_source, length_bucketed_batches, pad
+from components.generator.decoding import DecodingSettings, decode
+from components.generator.metrics import PlattCalibration
+from components.generator.seq2seq import Seq2Seq, Seq2SeqConfig
+from components.generator.tokenizer import PAD_ID, SubwordTokenizer
+from components.generator.transformer import Transformer, TransformerConfig
+from components.torch_device import pick_device
+
+logger = logging.getLogger(__name__)
+
+ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
+    "seq2seq": (Seq2Seq, Seq2SeqConfig),
+    "transformer": (Transformer, TransformerConfig),
+}
+CONFIG_FILE, WEIGHTS_FILE, CALIBRATION_FILE = "config.json", "model.safetensors", "calibration.json"
+FORMAT_VERSION = 1
+
+
+class GeneratorFileError(ValueError):
+    """A generator folder with a missing or unreadable file."""
+
+
+@dataclass
+class InputSettings:
+    context_turns: int = 2  # earlier turns put before the question
+    max_source_tokens: int = 128  # the source is cut from the left, so the question stays
+    max_target_tokens: int = 96  # longer answers are cut in training
+
+
+def dataclass_from_dict(kind: type, values: dict[str, Any], where: str) -> Any:
+    """`kind(**values)`, with an error naming `where` and the known keys for an unknown key."""
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key {', '.join(map(repr, unknown))}; "
+                         f"known keys: {', '.join(sorted(known))}")
+    return kind(**values)
+
+
+def build_model(architecture: str, vocab_size: int, sizes: dict[str, Any]) -> nn.Module:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")
+    model_class, config_class = ARCHITECTURES[architecture]
+    config = dataclass_from_dict(config_class, {**sizes, "vocab_size": vocab_size}, f"{architecture} model")
+    return model_class(config)
+
+
+@dataclass
+class Reply:
+    text: str
+    tokens: int  # generated tokens
+    mean_log_prob: float
+    confidence: float  # calibrated P(token F1 with a good answer >= 0.5)
+    finished: bool  # False when cut at max_length
+
+
+class ResponseGenerator:
+    def __init__(self, model: nn.Module, tokenizer: SubwordTokenizer, inputs: InputSettings | None = None,
+                 decoding: DecodingSettings | None = None, calibration: PlattCalibration | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        self.device = pick_device(device) if isinstance(device, str) else device
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.inputs = inputs or InputSettings()
+        self.decoding = decoding or DecodingSettings()
+        self.calibration = calibration or PlattCalibration()
+
+    @property
+    def architecture(self) -> str:
+        return self.model.architecture
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def reply(self, question: str, context: Sequence[str] = (), decoding: DecodingSettings | None = None) -> Reply:
+        return self.replies([question], [context], decoding)[0]
+
+    def replies(self, questions: Sequence[str], contexts: Sequence[Sequence[str]] | None = None,
+                decoding: DecodingSettings | None = None, batch_size: int = 32) -> list[Reply]:
+        contexts = contexts or [()] * len(questions)
+        results: list[Reply] = []
+        for start in range(0, len(questions), batch_size):
+            sources = [encode_source(self.tokenizer, q, c, self.inputs.context_turns, self.inputs.max_source_tokens)
+                       for q, c in zip(questions[start : start + batch_size], contexts[start : start + batch_size],
+                                       strict=True)]
+            source, mask = pad(sources)
+            hypotheses = decode(self.model, source.to(self.device), mask.to(self.device), decoding or self.decoding)
+            results += [Reply(self.tokenizer.decode(h.tokens), len(h.tokens), h.mean_log_prob,
+                              self.calibration.probability(h.mean_log_prob), h.finished) for h in hypotheses]
+        return results
+
+    @torch.inference_mode()
+    def perplexity(self, dialogues: Sequence[Dialogue], batch_tokens: int = 8000) -> float:
+        """exp(mean negative log-likelihood per reference answer token)."""
+        return math.exp(mean_token_loss(self.model, encode_dialogues(
+            dialogues, self.tokenizer, self.inputs.context_turns, self.inputs.max_source_tokens,
+            self.inputs.max_target_tokens), self.device, batch_tokens))
+
+    def save(self, folder: str | Path) -> None:
+        from safetensors.torch import save_model
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {"format_version": FORMAT_VERSION, "architecture": self.architecture,
+                  "model": asdict(self.model.config), "inputs": asdict(self.inputs), "decoding": asdict(self.decoding)}
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        save_model(self.model, str(folder / WEIGHTS_FILE))
+        self.tokenizer.save(folder)
+        (folder / CALIBRATION_FILE).write_text(json.dumps(asdict(self.calibration), indent=2) + "\n",
+                                               encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "auto") -> ResponseGenerator:
+        """Load on `device`; weights saved on a GPU load on a CPU-only machine."""
+        from safetensors.torch import load_model
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise GeneratorFileError(f"{folder}: no such generator folder")
+        config = _read_json(folder / CONFIG_FILE)
+        try:
+            architecture, sizes = config["architecture"], dict(config["model"])
+            inputs = dataclass_from_dict(InputSettings, config["inputs"], f"{folder / CONFIG_FILE} inputs")
+            decoding = dataclass_from_dict(DecodingSettings, config["decoding"], f"{folder / CONFIG_FILE} decoding")
+            model = build_model(architecture, sizes.pop("vocab_size"), sizes)
+        except (KeyError, TypeError, ValueError) as error:
+            raise GeneratorFileError(f"{folder / CONFIG_FILE}: not a generator config ({error})") from error
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            raise GeneratorFileError(f"{weights}: missing; the generator folder is incomplete")
+        try:
+            load_model(model, str(weights), device="cpu")
+        except Exception as error:  # safetensors raises its own and torch's errors on a damaged file
+            raise GeneratorFileError(f"{weights}: cannot load the weights ({type(error).__name__}: {error})") from error
+        tokenizer_file = folder / "tokenizer.json"
+        if not tokenizer_file.is_file():
+            raise GeneratorFileError(f"{tokenizer_file}: missing; the generator folder is incomplete")
+        try:
+            tokenizer = SubwordTokenizer.load(folder)
+        except ValueError as error:
+            raise GeneratorFileError(str(error)) from error
+        calibration_file = folder / CALIBRATION_FILE
+        calibration = (dataclass_from_dict(PlattCalibration, _read_json(calibration_file), str(calibration_file))
+                       if calibration_file.exists() else PlattCalibration())
+        return cls(model, tokenizer, inputs, decoding, calibration, device)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise GeneratorFileError(f"{path}: missing; the generator folder is incomplete")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise GeneratorFileError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise GeneratorFileError(f"{path}: expected a JSON object")
+    return data
+
+
+def mean_token_loss(model: nn.Module, examples: Sequence, device: torch.device, batch_tokens: int = 8000) -> float:
+    """Mean cross-entropy per target token, with no label smoothing."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in length_bucketed_batches(examples, 256, batch_tokens):
+            batch = batch.to(device)
+            logits = model(batch.source, batch.source_mask, batch.target_input)
+            total += torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), batch.target_output.flatten(),
+                                                       ignore_index=PAD_ID, reduction="sum").item()
+            count += batch.target_tokens
+    model.train(was_training)
+    return total / max(count, 1)

@@ -1,0 +1,118 @@
+"""Seq2Seq: a bidirectional GRU encoder and a GRU decoder with attention.
+
+One embedding table serves the encoder input, the decoder input and the output layer
+(tied weights). The decoder runs over the whole target at once in training (teacher
+forcing), or token by token with `step` when decoding or when `teacher_forcing` < 1.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from components.generator.tokenizer import PAD_ID
+
+DecoderState = dict[str, Tensor]  # every tensor has the batch first, so beams reorder with index_select
+
+
+@dataclass
+class Seq2SeqConfig:
+    vocab_size: int = 8000
+    embedding_dim: int = 256
+    hidden_size: int = 256  # encoder: half per direction
+    layers: int = 1  # GRU layers in the encoder and in the decoder
+    dropout: float = 0.1
+    attention: str = "luong"  # luong (multiplicative) | bahdanau (additive)
+    teacher_forcing: float = 1.0  # chance of feeding the reference token in training; < 1 is slower
+
+    def __post_init__(self) -> None:
+        if self.attention not in ("luong", "bahdanau"):
+            raise ValueError(f'seq2seq attention must be "luong" or "bahdanau", not {self.attention!r}')
+        if self.hidden_size % 2:
+            raise ValueError(f"seq2seq hidden_size must be even (half per encoder direction), not {self.hidden_size}")
+
+
+class Attention(nn.Module):
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        size = config.hidden_size
+        self.kind = config.attention
+        self.query = nn.Linear(size, size, bias=False)
+        if self.kind == "bahdanau":
+            self.key = nn.Linear(size, size)
+            self.energy = nn.Linear(size, 1, bias=False)
+
+    def forward(self, queries: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
+        """Context vectors [batch, steps, hidden] for decoder states [batch, steps, hidden]."""
+        if self.kind == "luong":
+            scores = self.query(queries) @ memory.transpose(1, 2)
+        else:
+            mixed = self.query(queries).unsqueeze(2) + self.key(memory).unsqueeze(1)
+            scores = self.energy(torch.tanh(mixed)).squeeze(-1)
+        scores = scores.masked_fill(~memory_mask.unsqueeze(1), float("-inf"))
+        return torch.softmax(scores, dim=-1) @ memory
+
+
+class Seq2Seq(nn.Module):
+    architecture = "seq2seq"
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.config = config
+        hidden, layers = config.hidden_size, config.layers
+        between_layers = config.dropout if layers > 1 else 0.0
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=PAD_ID)
+        self.encoder = nn.GRU(config.embedding_dim, hidden // 2, layers, batch_first=True,
+                              bidirectional=True, dropout=between_layers)
+        self.decoder = nn.GRU(config.embedding_dim, hidden, layers, batch_first=True, dropout=between_layers)
+        self.attention = Attention(config)
+        self.combine = nn.Linear(2 * hidden, hidden)
+        self.to_embedding = nn.Linear(hidden, config.embedding_dim)
+        self.dropout = nn.Dropout(config.dropout)
+        nn.init.normal_(self.embedding.weight, std=config.embedding_dim**-0.5)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
+
+    def start(self, source: Tensor, source_mask: Tensor) -> DecoderState:
+        """Encode the source; the state the decoder starts from."""
+        lengths = source_mask.sum(1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(self.dropout(self.embedding(source)), lengths,
+                                                   batch_first=True, enforce_sorted=False)
+        outputs, final = self.encoder(packed)
+        memory, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=source.size(1))
+        # final: [layers * 2, batch, hidden/2] -> [batch, layers, hidden], both directions side by side
+        final = final.view(self.config.layers, 2, source.size(0), -1).permute(2, 0, 1, 3).flatten(2)
+        return {"hidden": final, "memory": memory, "memory_mask": source_mask}
+
+    def _output(self, states: Tensor, state: DecoderState) -> Tensor:
+        context = self.attention(states, state["memory"], state["memory_mask"])
+        combined = torch.tanh(self.combine(torch.cat([states, context], dim=-1)))
+        return self.to_embedding(self.dropout(combined)) @ self.embedding.weight.t()
+
+    def _run_decoder(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        hidden = state["hidden"].transpose(0, 1).contiguous()
+        states, hidden = self.decoder(self.dropout(self.embedding(tokens)), hidden)
+        return self._output(states, state), {**state, "hidden": hidden.transpose(0, 1)}
+
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """Logits [batch, vocab] for the next token after `tokens` [batch]."""
+        logits, state = self._run_decoder(tokens.unsqueeze(1), state)
+        return logits.squeeze(1), state
+
+    def forward(self, source: Tensor, source_mask: Tensor, target_input: Tensor) -> Tensor:
+        """Logits [batch, target steps, vocab], each step fed the reference previous token,
+        or (with probability 1 - teacher_forcing, in training) the model's own guess."""
+        state = self.start(source, source_mask)
+        if not self.training or self.config.teacher_forcing >= 1.0:
+            return self._run_decoder(target_input, state)[0]
+        steps, token = [], target_input[:, 0]
+        for position in range(target_input.size(1)):
+            logits, state = self.step(token, state)
+            steps.append(logits)
+            if position + 1 < target_input.size(1):
+                use_reference = random.random() < self.config.teacher_forcing
+                token = target_input[:, position + 1] if use_reference else logits.argmax(-1)
+        return torch.stack(steps, dim=1)

@@ -1,0 +1,179 @@
+"""Transformer encoder-decoder with pre-LayerNorm blocks and tied embeddings.
+
+Decoding can keep each layer's keys and values (`use_cache`), so a step costs one
+position instead of the whole prefix; without the cache every step re-reads the prefix,
+which gives the same tokens and is kept to check the cache against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from components.generator.tokenizer import PAD_ID
+
+DecoderState = dict[str, Tensor]  # every tensor has the batch first, so beams reorder with index_select
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int = 8000
+    d_model: int = 256
+    heads: int = 4
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    feedforward: int = 1024
+    dropout: float = 0.1
+    max_positions: int = 512
+    use_cache: bool = True  # keep keys/values while decoding
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.heads:
+            raise ValueError(f"transformer d_model {self.d_model} must be a multiple of heads {self.heads}")
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.heads, self.dropout = config.heads, config.dropout
+        self.query = nn.Linear(config.d_model, config.d_model)
+        self.key_value = nn.Linear(config.d_model, 2 * config.d_model)
+        self.out = nn.Linear(config.d_model, config.d_model)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        batch, steps, width = x.shape
+        return x.view(batch, steps, self.heads, width // self.heads).transpose(1, 2)
+
+    def keys_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        keys, values = self.key_value(x).chunk(2, dim=-1)
+        return self.split_heads(keys), self.split_heads(values)
+
+    def forward(self, x: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None,
+                causal: bool = False) -> Tensor:
+        attended = F.scaled_dot_product_attention(self.split_heads(self.query(x)), keys, values, attn_mask=mask,
+                                                  dropout_p=self.dropout if self.training else 0.0,
+                                                  is_causal=causal)
+        return self.out(attended.transpose(1, 2).flatten(2))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.d_model, config.feedforward)
+        self.down = nn.Linear(config.feedforward, config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down(self.dropout(F.gelu(self.up(x))))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(config.d_model)
+        self.attention = MultiHeadAttention(config)
+        self.feedforward_norm = nn.LayerNorm(config.d_model)
+        self.feedforward = FeedForward(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        normed = self.attention_norm(x)
+        x = x + self.dropout(self.attention(normed, *self.attention.keys_values(normed), mask=mask))
+        return x + self.dropout(self.feedforward(self.feedforward_norm(x)))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.self_attention_norm = nn.LayerNorm(config.d_model)
+        self.self_attention = MultiHeadAttention(config)
+        self.cross_attention_norm = nn.LayerNorm(config.d_model)
+        self.cross_attention = MultiHeadAttention(config)
+        self.feedforward_norm = nn.LayerNorm(config.d_model)
+        self.feedforward = FeedForward(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, memory_keys: Tensor, memory_values: Tensor, memory_mask: Tensor,
+                past: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """With `past` (keys, values of earlier positions), `x` holds only the new positions."""
+        normed = self.self_attention_norm(x)
+        keys, values = self.self_attention.keys_values(normed)
+        if past is not None:
+            keys, values = torch.cat([past[0], keys], dim=2), torch.cat([past[1], values], dim=2)
+        # A single new position may attend to everything before it: no mask needed.
+        causal = x.size(1) > 1
+        x = x + self.dropout(self.self_attention(normed, keys, values, causal=causal))
+        x = x + self.dropout(self.cross_attention(self.cross_attention_norm(x), memory_keys, memory_values,
+                                                  mask=memory_mask))
+        return x + self.dropout(self.feedforward(self.feedforward_norm(x))), (keys, values)
+
+
+class Transformer(nn.Module):
+    architecture = "transformer"
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model, padding_idx=PAD_ID)
+        self.positions = nn.Embedding(config.max_positions, config.d_model)
+        self.encoder = nn.ModuleList(EncoderBlock(config) for _ in range(config.encoder_layers))
+        self.encoder_norm = nn.LayerNorm(config.d_model)
+        self.decoder = nn.ModuleList(DecoderBlock(config) for _ in range(config.decoder_layers))
+        self.decoder_norm = nn.LayerNorm(config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+        self.scale = config.d_model**0.5
+        self.apply(self._init_weights)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=self.config.d_model**-0.5)
+
+    def _embed(self, tokens: Tensor, first_position: int = 0) -> Tensor:
+        positions = torch.arange(first_position, first_position + tokens.size(1), device=tokens.device)
+        positions = positions.clamp(max=self.config.max_positions - 1)
+        return self.dropout(self.embedding(tokens) * self.scale + self.positions(positions))
+
+    def start(self, source: Tensor, source_mask: Tensor) -> DecoderState:
+        """Encode the source, and precompute each decoder layer's keys and values over it."""
+        attention_mask = source_mask[:, None, None, :]
+        x = self._embed(source)
+        for block in self.encoder:
+            x = block(x, attention_mask)
+        memory = self.encoder_norm(x)
+        state: DecoderState = {"memory_mask": attention_mask,
+                               "tokens": source.new_zeros((source.size(0), 0))}
+        for layer, block in enumerate(self.decoder):
+            state[f"memory_keys_{layer}"], state[f"memory_values_{layer}"] = block.cross_attention.keys_values(memory)
+        return state
+
+    def _run_decoder(self, tokens: Tensor, state: DecoderState, first_position: int,
+                     cached: bool) -> tuple[Tensor, DecoderState]:
+        x, new_state = self._embed(tokens, first_position), dict(state)
+        for layer, block in enumerate(self.decoder):
+            past = (state[f"keys_{layer}"], state[f"values_{layer}"]) if cached and first_position else None
+            x, (keys, values) = block(x, state[f"memory_keys_{layer}"], state[f"memory_values_{layer}"],
+                                      state["memory_mask"], past)
+            if cached:
+                new_state[f"keys_{layer}"], new_state[f"values_{layer}"] = keys, values
+        return self.decoder_norm(x) @ self.embedding.weight.t(), new_state
+
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """Logits [batch, vocab] for the next token after `tokens` [batch]."""
+        prefix = torch.cat([state["tokens"], tokens.unsqueeze(1)], dim=1)
+        if self.config.use_cache:
+            logits, state = self._run_decoder(prefix[:, -1:], state, prefix.size(1) - 1, cached=True)
+        else:
+            logits, state = self._run_decoder(prefix, state, 0, cached=False)
+        return logits[:, -1], {**state, "tokens": prefix}
+
+    def forward(self, source: Tensor, source_mask: Tensor, target_input: Tensor) -> Tensor:
+        """Logits [batch, target steps, vocab] with the reference fed at every step."""
+        return self._run_decoder(target_input, self.start(source, source_mask), 0, cached=False)[0]

@@ -1,0 +1,77 @@
+"""Every decoding strategy gives valid text within its limits, and the shortcuts change nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from components.generator.data import encode_source, pad
+from components.generator.decoding import DecodingSettings, decode
+from components.generator.generator import ResponseGenerator
+from tests.generator.conftest import TEN_PAIRS
+
+QUESTIONS = [pair.question for pair in TEN_PAIRS] + ["tell me something new", "今天天气怎么样"]
+STRATEGIES = [
+    DecodingSettings(strategy="greedy", no_repeat_ngram=0),
+    DecodingSettings(strategy="beam", beam_width=3, length_penalty=0.6),
+    DecodingSettings(strategy="sample", temperature=0.8, top_k=20, top_p=0.9, seed=7),
+]
+
+
+@pytest.mark.parametrize("settings", STRATEGIES, ids=lambda s: s.strategy)
+def test_every_strategy_returns_text_within_its_length_limits(overfit_generator: ResponseGenerator,
+                                                             settings: DecodingSettings) -> None:
+    for limits in ({"min_length": 1, "max_length": 4}, {"min_length": 12, "max_length": 20}):
+        for reply in overfit_generator.replies(QUESTIONS, decoding=replace(settings, **limits)):
+            assert limits["min_length"] <= reply.tokens <= limits["max_length"]
+            assert reply.text.strip()
+            assert "<s>" not in reply.text and "</s>" not in reply.text
+            assert 0.0 <= reply.confidence <= 1.0
+
+
+def test_a_batch_decodes_like_one_question_at_a_time(overfit_generator: ResponseGenerator) -> None:
+    greedy = DecodingSettings(strategy="greedy")
+    batched = [r.text for r in overfit_generator.replies(QUESTIONS, decoding=greedy)]
+    assert batched == [overfit_generator.reply(q, decoding=greedy).text for q in QUESTIONS]
+
+
+def test_beam_width_one_equals_greedy(overfit_generator: ResponseGenerator) -> None:
+    for limits in ({}, {"min_length": 10, "max_length": 14}):
+        greedy = overfit_generator.replies(QUESTIONS, decoding=DecodingSettings(strategy="greedy", **limits))
+        beam = overfit_generator.replies(QUESTIONS, decoding=DecodingSettings(strategy="beam", beam_width=1,
+                                                                              **limits))
+        assert [r.text for r in beam] == [r.text for r in greedy]
+        assert [r.mean_log_prob for r in beam] == pytest.approx([r.mean_log_prob for r in greedy], abs=1e-5)
+
+
+def test_sampling_with_a_seed_repeats(overfit_generator: ResponseGenerator) -> None:
+    settings = DecodingSettings(strategy="sample", temperature=1.5, seed=3)
+    assert overfit_generator.replies(QUESTIONS, decoding=settings) == overfit_generator.replies(
+        QUESTIONS, decoding=settings)
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_long_replies_repeat_no_ngram(overfit_generator: ResponseGenerator, strategy: str) -> None:
+    settings = DecodingSettings(strategy=strategy, no_repeat_ngram=2, min_length=30, max_length=30, seed=1)
+    source, mask = pad([encode_source(overfit_generator.tokenizer, q, (), 0, 64) for q in QUESTIONS])
+    for hypothesis in decode(overfit_generator.model, source, mask, settings):
+        bigrams = list(zip(hypothesis.tokens, hypothesis.tokens[1:], strict=False))
+        assert len(hypothesis.tokens) == 30
+        assert len(bigrams) == len(set(bigrams))
+
+
+def test_cached_and_uncached_transformer_decoding_give_the_same_tokens(
+        overfit_generators: dict[str, ResponseGenerator]) -> None:
+    transformer = overfit_generators["transformer"]
+    config = transformer.model.config
+    try:
+        for settings in (DecodingSettings(strategy="greedy", min_length=16, max_length=16),
+                         DecodingSettings(strategy="beam", beam_width=3)):
+            config.use_cache = True
+            cached = transformer.replies(QUESTIONS, decoding=settings)
+            config.use_cache = False
+            uncached = transformer.replies(QUESTIONS, decoding=settings)
+            assert [r.text for r in cached] == [r.text for r in uncached]
+    finally:
+        config.use_cache = True
