@@ -5,8 +5,7 @@ with `rasa test nlu` on its test split (both from ../shared/datasets/banking77).
 per configuration: test accuracy, macro-F1, training wall time, model archive size, and
 the median latency of parsing one message with the loaded model.
 
-    .venv/bin/python benchmarks/banking77.py --configs a            # stock, alone (about an hour)
-    .venv/bin/python benchmarks/banking77.py --configs b c d d-ft e  # the rest, one after another
+    .venv/bin/python benchmarks/banking77.py --configs a b d d-ft e c --epochs 10 d=20 d-ft=20 e=20 c=20
     .venv/bin/python benchmarks/banking77.py --configs b --limit 400 --epochs 5   # a quick check
 
 Results merge into benchmarks/results/banking77.{json,md,png}, so (a) can be run once on its
@@ -64,8 +63,10 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
         "c": ("WordEmbeddingFeaturizer only, DIET", [{"name": "WhitespaceTokenizer"}, word_embedding, diet("c")]),
         "d": ("PretrainedEncoderFeaturizer (MiniLM, frozen), DIET",
               [{"name": "WhitespaceTokenizer"}, encoder, diet("d")]),
-        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true), DIET",
-                 [{"name": "WhitespaceTokenizer"}, {**encoder, "finetune": True}, diet("d-ft")]),
+        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 5 epochs, lr 8e-5, batch 32), DIET",
+                 [{"name": "WhitespaceTokenizer"}, {**encoder, "finetune": True, "finetune_epochs": 5,
+                                                    "finetune_learning_rate": 8e-5, "finetune_batch_size": 32},
+                  diet("d-ft")]),
         "e": ("Rasa LanguageModelFeaturizer (bert, MiniLM weights), DIET",
               [{"name": "WhitespaceTokenizer"},
                {"name": "LanguageModelFeaturizer", "model_name": "bert", "model_weights": minilm()}, diet("e")]),
@@ -145,7 +146,7 @@ def write_results(rows: dict[str, dict], meta: dict) -> None:
              f"`benchmarks/banking77.py` on {meta['machine']}. Train {meta['train_rows']} / test "
              f"{meta['test_rows']} rows (the given split). Accuracy and "
              "macro-F1 from `rasa test nlu` on the test split; training is the wall time of `rasa train nlu`; "
-             "latency is the median of `Agent.parse_message` over the test texts.", "",
+             f"latency is the median of `Agent.parse_message` over the first {meta['latency_samples']} test texts.", "",
              "| config | pipeline | DIET epochs | accuracy (%) | macro-F1 (%) | training (s) | archive (MB) "
              "| parse (ms) | date, commit |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument("--epochs", nargs="+", default=["100"], metavar="[CONFIG=]N",
                         help="DIET epochs for every config, or for one (d=40)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split")
+    parser.add_argument("--latency-samples", type=int, default=500, help="test texts timed one by one")
     args = parser.parse_args()
 
     train_rows, test_rows = read_split("train", args.limit), read_split("test", args.limit)
@@ -192,7 +194,8 @@ def main() -> None:
                              for item in args.epochs}
     configs = pipelines(epochs)
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "train_rows": len(train_rows), "test_rows": len(test_rows)}
+            "train_rows": len(train_rows), "test_rows": len(test_rows),
+            "latency_samples": min(args.latency_samples, len(test_rows))}
     previous = RESULTS / "banking77.json"
     rows = json.loads(previous.read_text())["results"] if previous.exists() and not args.limit else {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -202,7 +205,7 @@ def main() -> None:
         for key in args.configs:
             label, pipeline = configs[key]
             rows[key] = run(key, label, pipeline, work, work / "train.yml", work / "test.yml",
-                            [row["text"] for row in test_rows])
+                            [row["text"] for row in test_rows[: args.latency_samples]])
             print(key, rows[key], flush=True)
     if args.limit:
         print("--limit: a quick check; results are not saved.")

@@ -1,0 +1,161 @@
+"""Reply generation on Bitext customer support: Kefu's two generators against two baselines.
+
+    .venv/bin/python benchmarks/generation_bitext.py            # the full run (about 50 minutes on 2 cores)
+    .venv/bin/python benchmarks/generation_bitext.py --quick    # a few minutes, to check the script; not saved
+
+Steps: `kefu corpus build` splits Bitext 80/10/10 with a fixed seed; each architecture
+trains from `benchmarks/configs/bitext_<architecture>.yml` within its time budget; every
+system is scored on the whole test split with `components.generator.evaluation` (full-length
+replies, never cut to 64 tokens); CPU latency is then timed on replies of exactly 64
+generated tokens, greedy and beam 4, one question at a time. Where CUDA is present, the
+transformer's training throughput is also measured with bf16 autocast for two epochs.
+Results go to benchmarks/results/generation_bitext.{md,json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import yaml
+
+from components.corpus import BuildConfig, build_corpus
+from components.generator.data import read_split
+from components.generator.decoding import DecodingSettings
+from components.generator.evaluation import (
+    GeneratorSystem,
+    IntentPrototypeBaseline,
+    RetrievalBaseline,
+    evaluate_system,
+    signatures,
+    write_report,
+)
+from components.generator.training import GeneratorConfig, train_generator
+
+ROOT = Path(__file__).resolve().parent.parent
+BITEXT = ROOT.parent / "shared" / "datasets" / "bitext_customer_support" / \
+    "Bitext_Sample_Customer_Support_Training_Dataset_4514.csv"
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / "work"  # corpus and models; git-ignored
+ARCHITECTURES = ("seq2seq", "transformer")
+
+
+def load_config(architecture: str, quick: bool) -> GeneratorConfig:
+    path = ROOT / "benchmarks" / "configs" / f"bitext_{architecture}.yml"
+    config = GeneratorConfig.from_dict(yaml.safe_load(path.read_text()), str(path))
+    config.training.threads = os.cpu_count() or 1
+    if quick:
+        config.training = replace(config.training, epochs=1, max_minutes=1.0)
+        config.decoding = replace(config.decoding, max_length=64)
+    return config
+
+
+def timed_replies(system: GeneratorSystem, questions: list[str], decoding: DecodingSettings) -> dict[str, float]:
+    """p50/p95 of one reply at a time, forced to exactly `max_length` generated tokens."""
+    seconds = []
+    for question in questions:
+        start = time.perf_counter()
+        reply = system.generator.reply(question, decoding=decoding)
+        seconds.append(time.perf_counter() - start)
+        assert reply.tokens == decoding.max_length, reply.tokens
+    seconds.sort()
+    return {"p50_ms": round(1000 * statistics.median(seconds), 1),
+            "p95_ms": round(1000 * seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 1)}
+
+
+def gpu_throughput(train: list, valid: list) -> dict[str, float] | None:
+    if not torch.cuda.is_available():
+        return None
+    config = load_config("transformer", quick=False)
+    config.training = replace(config.training, epochs=2, device="cuda", max_minutes=5, progress=False)
+    result = train_generator(train, valid, config)
+    return {"device": torch.cuda.get_device_name(0), "bf16_tokens_per_second":
+            round(statistics.median(h["tokens_per_second"] for h in result.history))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny run to check the script; nothing is saved")
+    parser.add_argument("--latency-samples", type=int, default=50)
+    args = parser.parse_args()
+
+    corpus = WORK / "bitext_corpus"
+    build_corpus([BITEXT], corpus, BuildConfig(seed=13, valid_fraction=0.1, test_fraction=0.1))
+    train, valid, test = (read_split(corpus, name) for name in ("train", "valid", "test"))
+    if args.quick:
+        train, valid, test = train[:300], valid[:40], test[:30]
+    systems, training = [RetrievalBaseline(train), IntentPrototypeBaseline(train)], {}
+    for architecture in ARCHITECTURES:
+        config = load_config(architecture, args.quick)
+        result = train_generator(train, valid, config)
+        folder = WORK / f"bitext_{architecture}"
+        result.generator.save(folder)
+        size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+        training[architecture] = {
+            "seconds": round(result.seconds), "epochs": len(result.history), "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early, "parameters": result.generator.parameter_count(),
+            "model_mb": round(size_mb, 1),
+            "tokens_per_second": round(statistics.median(h["tokens_per_second"] for h in result.history)),
+            "valid_perplexity": round(result.history[result.best_epoch - 1]["valid_perplexity"], 2)}
+        print(architecture, training[architecture], flush=True)
+        systems.append(GeneratorSystem(result.generator, architecture))
+
+    rows = [evaluate_system(system, test, args.latency_samples) for system in systems]
+    latency = {}
+    questions = [d.question for d in test[: args.latency_samples]]
+    for system in systems[2:]:
+        fixed = {"min_length": 64, "max_length": 64, "no_repeat_ngram": 0}
+        latency[system.name] = {
+            "greedy": timed_replies(system, questions, DecodingSettings(strategy="greedy", **fixed)),
+            "beam 4": timed_replies(system, questions, DecodingSettings(strategy="beam", beam_width=4, **fixed))}
+    gpu = gpu_throughput(train, valid)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+            "pairs": {"train": len(train), "valid": len(valid), "test": len(test)}}
+    signature = signatures(test)
+    notes = [f"`benchmarks/generation_bitext.py` on {meta['machine']}, {meta['date']}, commit {commit}.",
+             f"Bitext split by `kefu corpus build` (seed 13, 80/10/10): train {len(train)}, valid {len(valid)}, "
+             f"test {len(test)} pairs. Generators decode with beam 4 (their saved settings), full length.",
+             f"BLEU: sacrebleu `{signature['bleu']}`; chrF: `{signature['chrf']}`. ROUGE-L, distinct-n, exact "
+             "match and length use lower-cased words and punctuation. Latency columns: one reply at a time, "
+             "as the bot answers, on the first test questions; ECE: calibration of P(token F1 >= 0.5)."]
+    if args.quick:
+        print("--quick: results are not saved")
+        print(json.dumps({"training": training, "latency": latency,
+                          "quality": [asdict(r) for r in rows]}, indent=1))
+        return
+    markdown = write_report(rows, RESULTS / "generation_bitext_report", "Reply generation on Bitext", notes)
+    lines = [markdown, "## Training", "", "| architecture | parameters | model (MB) | training (s) | epochs (best) "
+             "| tokens/s (median epoch) | valid perplexity |", "|---|---|---|---|---|---|---|"]
+    for name, row in training.items():
+        lines.append(f"| {name} | {row['parameters']:,} | {row['model_mb']} | {row['seconds']} | "
+                     f"{row['epochs']} ({row['best_epoch']}) | {row['tokens_per_second']} | "
+                     f"{row['valid_perplexity']} |")
+    lines += ["", "## CPU latency, replies of exactly 64 generated tokens", "",
+              "| system | greedy p50 (ms) | greedy p95 (ms) | beam 4 p50 (ms) | beam 4 p95 (ms) |",
+              "|---|---|---|---|---|"]
+    for name, row in latency.items():
+        lines.append(f"| {name} | {row['greedy']['p50_ms']} | {row['greedy']['p95_ms']} | "
+                     f"{row['beam 4']['p50_ms']} | {row['beam 4']['p95_ms']} |")
+    lines += ["", "## GPU", "", f"bf16 training throughput: {gpu}" if gpu else
+              "No GPU on this machine: the bf16 training throughput was not measured."]
+    (RESULTS / "generation_bitext.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (RESULTS / "generation_bitext.json").write_text(json.dumps(
+        {"meta": meta, "training": training, "latency": latency, "gpu": gpu,
+         "quality": [asdict(r) for r in rows]}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
