@@ -54,7 +54,7 @@ def load_config(architecture: str, quick: bool) -> GeneratorConfig:
     config = GeneratorConfig.from_dict(yaml.safe_load(path.read_text()), str(path))
     config.training.threads = os.cpu_count() or 1
     if quick:
-        config.training = replace(config.training, epochs=1, max_minutes=1.0)
+        config.training = replace(config.training, epochs=1, max_minutes=1.0, threads=1)
         config.decoding = replace(config.decoding, max_length=64)
     return config
 
@@ -92,7 +92,7 @@ def main() -> None:
     build_corpus([BITEXT], corpus, BuildConfig(seed=13, valid_fraction=0.1, test_fraction=0.1))
     train, valid, test = (read_split(corpus, name) for name in ("train", "valid", "test"))
     if args.quick:
-        train, valid, test = train[:300], valid[:40], test[:30]
+        train, valid, test = train[:100], valid[:20], test[:10]
     systems, training = [RetrievalBaseline(train), IntentPrototypeBaseline(train)], {}
     for architecture in ARCHITECTURES:
         config = load_config(architecture, args.quick)

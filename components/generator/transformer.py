@@ -124,22 +124,22 @@ class Transformer(nn.Module):
         self.decoder = nn.ModuleList(DecoderBlock(config) for _ in range(config.decoder_layers))
         self.decoder_norm = nn.LayerNorm(config.d_model)
         self.dropout = nn.Dropout(config.dropout)
-        self.scale = config.d_model**0.5
         self.apply(self._init_weights)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
+        # Small, unscaled embeddings: with tied output weights, large ones make the
+        # untrained model predict the token it was just fed.
+        if isinstance(module, nn.Linear | nn.Embedding):
             nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear):
             nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=self.config.d_model**-0.5)
 
     def _embed(self, tokens: Tensor, first_position: int = 0) -> Tensor:
         positions = torch.arange(first_position, first_position + tokens.size(1), device=tokens.device)
         positions = positions.clamp(max=self.config.max_positions - 1)
-        return self.dropout(self.embedding(tokens) * self.scale + self.positions(positions))
+        return self.dropout(self.embedding(tokens) + self.positions(positions))
 
     def start(self, source: Tensor, source_mask: Tensor) -> DecoderState:
         """Encode the source, and precompute each decoder layer's keys and values over it."""
