@@ -160,16 +160,18 @@ def _beam_search(model: EncoderDecoder, source: Tensor, source_mask: Tensor,
         vocab = scores.size(-1)
         candidates = (beam_scores.view(-1, 1) + scores).view(batch, width * vocab)
         top_scores, top_indices = candidates.topk(2 * width, dim=-1)
+        top_log_probs = log_probs.view(batch, width * vocab).gather(1, top_indices).tolist()
         next_rows, next_tokens, next_scores = [], [], []
         next_histories, next_sums = [], []
         for example in range(batch):
             kept = 0
-            candidates = zip(top_scores[example].tolist(), top_indices[example].tolist(), strict=True)
-            for rank, (score, index) in enumerate(candidates):
+            ranked = zip(top_scores[example].tolist(), top_indices[example].tolist(), top_log_probs[example],
+                         strict=True)
+            for rank, (score, index, log_prob) in enumerate(ranked):
                 if kept == width or score == float("-inf") or len(finished[example]) >= width:
                     break
                 row, token = example * width + index // vocab, index % vocab
-                total = log_prob_sums[row] + log_probs[row, token].item()
+                total = log_prob_sums[row] + log_prob
                 if token == EOS_ID:
                     # a finished hypothesis counts only if it ranks among the top `width`
                     if rank < width:
