@@ -9,6 +9,8 @@ inputs and seed give byte-identical files.
 from __future__ import annotations
 
 import csv
+import glob
+import hashlib
 import json
 import random
 import re
@@ -442,6 +444,26 @@ def split_groups(groups: list[list[int]], pairs: list[Pair], config: BuildConfig
     return {name: sorted(indices) for name, indices in assigned.items()}
 
 
+# ---- files named in a component's config ---------------------------------------
+
+
+def corpus_paths(patterns: str | list[str]) -> list[Path]:
+    """The files matching glob patterns such as `data/corpus/*.jsonl`, sorted."""
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns or [])
+    return sorted(Path(p) for pattern in patterns for p in glob.glob(pattern))
+
+
+def file_digest(paths: list[Path]) -> str:
+    """One hash of the files' names and contents, for a component's fingerprint."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path).encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 # ---- the whole build -----------------------------------------------------------
 
 
@@ -538,15 +560,21 @@ def deduplicate(pairs: list[Pair], config: BuildConfig, report: BuildReport) -> 
     return kept, kept_groups
 
 
-def build_corpus(inputs: Iterable[str | Path], out_dir: str | Path,
-                 config: BuildConfig | None = None) -> BuildReport:
-    """Run the whole pipeline and write DIR/{train,valid,test}.jsonl and the reports."""
+def split_corpus(inputs: Iterable[str | Path], config: BuildConfig | None = None
+                 ) -> tuple[list[Pair], dict[str, list[int]], BuildReport]:
+    """Read, clean, de-duplicate and split, in memory: the pairs and each split's indices."""
     config = config or BuildConfig()
     paths = [Path(p) for p in inputs]
     report = BuildReport(inputs=[str(p) for p in paths], config=asdict(config))
     pairs = load_clean_pairs(paths, config, report)
     pairs, groups = deduplicate(pairs, config, report)
-    splits = split_groups(groups, pairs, config)
+    return pairs, split_groups(groups, pairs, config), report
+
+
+def build_corpus(inputs: Iterable[str | Path], out_dir: str | Path,
+                 config: BuildConfig | None = None) -> BuildReport:
+    """Run the whole pipeline and write DIR/{train,valid,test}.jsonl and the reports."""
+    pairs, splits, report = split_corpus(inputs, config)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,8 @@ from rasa.shared.nlu.constants import INTENT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from components.corpus import file_digest
 from components.featurizers.encoder import EncoderSettings, FinetuneSettings, WordEncoder
-from components.featurizers.word_embedding import file_digest
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "encoder.json"

@@ -4,8 +4,6 @@ saved inside the Rasa model either way."""
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -22,7 +20,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.corpus import BuildConfig, Pair, read_records
+from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, read_records
 from components.text import detect_language, normalise, tokenize
 from components.word_vectors import (
     PRETRAINED_FORMATS,
@@ -34,21 +32,6 @@ from components.word_vectors import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def corpus_paths(patterns: str | list[str]) -> list[Path]:
-    patterns = [patterns] if isinstance(patterns, str) else list(patterns or [])
-    return sorted(Path(p) for pattern in patterns for p in glob.glob(pattern))
-
-
-def file_digest(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(str(path).encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)

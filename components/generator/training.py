@@ -162,9 +162,9 @@ def calibrate(generator: ResponseGenerator, dialogues: Sequence[Dialogue], good_
 
 
 def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config: GeneratorConfig | None = None,
-                    init_from: str | Path | None = None) -> TrainingResult:
-    """Train a generator; with `init_from`, continue from a saved one (its tokenizer,
-    architecture and sizes are kept)."""
+                    init_from: str | Path | ResponseGenerator | None = None) -> TrainingResult:
+    """Train a generator; with `init_from` (a generator or its folder), continue from it:
+    its tokenizer, architecture and sizes are kept."""
     config = config or GeneratorConfig()
     settings = config.training
     if not train:
@@ -176,7 +176,7 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
         torch.set_num_threads(settings.threads)
     device = pick_device(settings.device)
     if init_from:
-        previous = ResponseGenerator.load(init_from, device="cpu")
+        previous = init_from if isinstance(init_from, ResponseGenerator) else ResponseGenerator.load(init_from, "cpu")
         tokenizer, model, inputs = previous.tokenizer, previous.model, previous.inputs
     else:
         texts = [text for d in train for text in (d.question, d.answer, *d.context)]
