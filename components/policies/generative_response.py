@@ -1,0 +1,257 @@
+"""GenerativeResponsePolicy: Kefu's response generator answering inside Rasa.
+
+On a user turn the policy decodes a reply and predicts `utter_generated_reply`, whose text
+is `{generated_reply}`; the reply travels in the prediction's `optional_events` as a
+`SlotSet`, which Rasa applies only when this policy wins, before the response is sent. Rules
+and forms keep precedence (lower priority than RulePolicy); below `threshold` the policy
+stays silent and the other policies (fallback, hand-off) answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rasa.core.policies.policy import Policy, PolicyPrediction
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.graph_components.providers.responses_provider import Responses
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.generator import TrackerWithCachedStates
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import InvalidConfigException
+
+from components.corpus import BuildConfig, corpus_paths, file_digest, split_corpus
+from components.generator.data import Dialogue
+from components.generator.generator import GeneratorFileError, ResponseGenerator
+from components.generator.training import GeneratorConfig, train_generator
+from components.replies import ShopFacts, drop_blocked, fill_placeholders, limit_length
+
+logger = logging.getLogger(__name__)
+
+GENERATED_REPLY_SLOT = "generated_reply"
+GENERATED_REPLY_ACTION = "utter_generated_reply"
+GENERATOR_FOLDER = "generator"
+POLICY_FILE = "policy.json"
+
+
+def _nlu_examples(patterns: Iterable[str]) -> dict[str, list[str]]:
+    """Example texts per intent from Rasa NLU files (read here, so `rasa train core` has them too)."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    examples: dict[str, list[str]] = {}
+    for path in corpus_paths(list(patterns)):
+        for message in load_data(str(path)).intent_examples:
+            examples.setdefault(message.get("intent"), []).append(message.get("text"))
+    return examples
+
+
+def _intent_responses(trackers: Iterable[TrackerWithCachedStates], responses: Responses) -> dict[str, str]:
+    """The first written response each intent leads to in the rules and stories."""
+    found: dict[str, str] = {}
+    for tracker in trackers:
+        intent = None
+        for event in tracker.events:
+            if isinstance(event, UserUttered):
+                intent = event.intent_name
+            elif isinstance(event, ActionExecuted) and event.action_name != ACTION_LISTEN_NAME and intent:
+                variants = responses.get(event.action_name, []) if event.action_name else []
+                texts = [v["text"] for v in variants if v.get("text") and "{" not in v["text"]]
+                if texts:
+                    found.setdefault(intent, texts[0])
+                intent = None
+    return found
+
+
+def _story_turns(trackers: Iterable[TrackerWithCachedStates]) -> list[Dialogue]:
+    """End-to-end turns: a user text followed by a bot text."""
+    turns = []
+    for tracker in trackers:
+        text = None
+        for event in tracker.events:
+            if isinstance(event, UserUttered):
+                text = event.text
+            elif isinstance(event, ActionExecuted) and event.action_text and text:
+                turns.append(Dialogue(text, event.action_text))
+                text = None
+    return turns
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
+class GenerativeResponsePolicy(Policy):
+    """Answers the long tail with generated text; see the module docstring."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        generator = GeneratorConfig()
+        return {
+            # Below RulePolicy (4) and MemoizationPolicy (3), so rules, forms and memorised
+            # stories win; above TEDPolicy (1), so a tie goes to the generated reply.
+            "priority": 2,
+            # Question-answer files run through the corpus pipeline, e.g. data/corpus/*.jsonl;
+            # their contents are part of the fingerprint.
+            "corpus": [],
+            # Rasa NLU files whose examples are paired with the response their intent leads
+            # to in the rules and stories (read by the policy, so `rasa train core` works).
+            "nlu": ["data/nlu.yml"],
+            # Generator settings (see the README): seq2seq | transformer and their sizes.
+            "architecture": generator.architecture,
+            "model": {},
+            "tokenizer": asdict(generator.tokenizer),
+            "training": {**asdict(generator.training), "epochs": 30},
+            "decoding": {**asdict(generator.decoding), "strategy": "greedy"},
+            # Earlier turns (user and bot) given to the generator with the question.
+            "context_turns": generator.inputs.context_turns,
+            # Calibrated confidence below which the policy stays silent. RulePolicy's
+            # `core_fallback_threshold` (0.3) is what fallback scores, so a threshold above
+            # it lets fallback or hand-off answer whenever the generator is unsure.
+            "threshold": 0.5,
+            # Words or phrases never sent: a sentence containing one is dropped.
+            "blocklist": [],
+            # Longest reply sent, in characters (whole sentences are kept).
+            "max_characters": 600,
+            # The shop's facts; a reply stating another number, duration or price is
+            # replaced by the written response of the message's intent.
+            "facts": "data/shop_facts.yml",
+            # Where the generator runs: auto (cuda, then mps, then cpu) or a device name.
+            "device": "auto",
+        }
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Changed corpus, NLU or facts files retrain the policy."""
+        paths = corpus_paths(config.get("corpus") or []) + corpus_paths(config.get("nlu") or [])
+        if config.get("facts") and Path(config["facts"]).is_file():
+            paths.append(Path(config["facts"]))
+        return file_digest(paths) if paths else None
+
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 execution_context: ExecutionContext, generator: ResponseGenerator | None = None,
+                 intent_responses: dict[str, str] | None = None) -> None:
+        super().__init__(config, model_storage, resource, execution_context)
+        self.generator = generator
+        self.intent_responses = intent_responses or {}
+        self.model_id = f"{resource.name}-{resource.output_fingerprint}"
+        self.facts = ShopFacts.load(config["facts"]) if config.get("facts") else None
+        self.generator_config = self._generator_config(config)
+
+    @staticmethod
+    def _generator_config(config: dict[str, Any]) -> GeneratorConfig:
+        try:
+            return GeneratorConfig.from_dict({
+                "architecture": config["architecture"], "model": config["model"], "tokenizer": config["tokenizer"],
+                "training": {**config["training"], "device": config["device"]}, "decoding": config["decoding"],
+                "inputs": {"context_turns": config["context_turns"]}}, "GenerativeResponsePolicy")
+        except (TypeError, ValueError) as error:
+            raise InvalidConfigException(str(error)) from error
+
+    def _training_dialogues(self, training_trackers: list[TrackerWithCachedStates],
+                            responses: Responses) -> tuple[list[Dialogue], list[Dialogue]]:
+        train: list[Dialogue] = []
+        valid: list[Dialogue] = []
+        paths = corpus_paths(self.config.get("corpus") or [])
+        if paths:
+            pairs, splits, _ = split_corpus(paths, BuildConfig(valid_fraction=0.1, test_fraction=0.0))
+            answered = {name: [pairs[i] for i in indices if pairs[i].answer] for name, indices in splits.items()}
+            train += [Dialogue(p.question, p.answer, tuple(p.context), p.intent, p.lang) for p in answered["train"]]
+            valid += [Dialogue(p.question, p.answer, tuple(p.context), p.intent, p.lang) for p in answered["valid"]]
+        self.intent_responses = _intent_responses(training_trackers, responses)
+        for intent, texts in _nlu_examples(self.config.get("nlu") or []).items():
+            if intent in self.intent_responses:
+                train += [Dialogue(text, self.intent_responses[intent], intent=intent) for text in texts]
+        train += _story_turns(training_trackers)
+        if not valid:  # no corpus: hold out every tenth derived pair for early stopping
+            valid, train = train[::10], [d for i, d in enumerate(train) if i % 10]
+        return train, valid
+
+    def train(self, training_trackers: list[TrackerWithCachedStates], domain: Domain,
+              responses: Responses, **kwargs: Any) -> Resource:
+        train, valid = self._training_dialogues(training_trackers, responses)
+        if not train or not valid:
+            logger.warning("GenerativeResponsePolicy: no question-answer pairs to train on; it will stay silent")
+            self.generator = None
+        else:
+            previous = self.generator if self.finetune_mode else None
+            self.generator = train_generator(train, valid, self.generator_config, init_from=previous).generator
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as folder:
+            if self.generator is not None:
+                self.generator.save(Path(folder) / GENERATOR_FOLDER)
+            (Path(folder) / POLICY_FILE).write_text(json.dumps({"intent_responses": self.intent_responses},
+                                                               ensure_ascii=False, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> GenerativeResponsePolicy:
+        with model_storage.read_from(resource) as folder:
+            folder = Path(folder)
+            generator = None
+            if (folder / GENERATOR_FOLDER).exists():
+                try:
+                    generator = ResponseGenerator.load(folder / GENERATOR_FOLDER, device=config.get("device", "auto"))
+                except GeneratorFileError as error:
+                    raise InvalidConfigException(f"GenerativeResponsePolicy: the trained model is damaged: {error}; "
+                                                 "retrain with `rasa train`") from error
+            try:
+                saved = json.loads((folder / POLICY_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise InvalidConfigException(f"GenerativeResponsePolicy: {POLICY_FILE} in the trained model is "
+                                             f"missing or damaged ({error}); retrain with `rasa train`") from error
+        return cls(config, model_storage, resource, execution_context, generator, saved.get("intent_responses"))
+
+    def _context(self, tracker: DialogueStateTracker) -> list[str]:
+        """The texts of the turns before the latest user message, oldest first."""
+        texts = [e.text for e in tracker.events if isinstance(e, UserUttered | BotUttered) and e.text]
+        return texts[:-1][-self.config["context_turns"]:] if self.config["context_turns"] else []
+
+    def _finish(self, reply: str, tracker: DialogueStateTracker) -> str:
+        """The reply as sent: facts checked, placeholders filled, blocked phrases and excess dropped."""
+        message = tracker.latest_message
+        said = " ".join([message.text or "", *self._context(tracker)])
+        unsupported = self.facts.unsupported_claims(reply, said) if self.facts else set()
+        if unsupported:
+            template = self.intent_responses.get(message.intent.get("name", ""))
+            logger.info("GenerativeResponsePolicy: %r states %s, which the shop facts do not; sending %s instead",
+                        reply, sorted(unsupported), "the intent's written response" if template else "nothing")
+            reply = template or ""
+        values = {name: value for name, value in tracker.current_slot_values().items() if isinstance(value, str)}
+        values.update({e["entity"]: str(e["value"]) for e in message.entities if e.get("value") is not None})
+        reply = fill_placeholders(reply, values)
+        reply = drop_blocked(reply, self.config.get("blocklist") or [])
+        return limit_length(reply, self.config["max_characters"])
+
+    def predict_action_probabilities(self, tracker: DialogueStateTracker, domain: Domain,
+                                     rule_only_data: dict[str, Any] | None = None,
+                                     **kwargs: Any) -> PolicyPrediction:
+        probabilities = self._default_predictions(domain)
+        if GENERATED_REPLY_ACTION not in domain.action_names_or_texts:
+            return self._prediction(probabilities)
+        if tracker.latest_action_name == GENERATED_REPLY_ACTION:
+            # after its reply the bot waits for the customer
+            probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
+            return self._prediction(probabilities)
+        message = tracker.latest_message
+        text = (message.text or "").strip() if message else ""
+        if (self.generator is None or tracker.latest_action_name != ACTION_LISTEN_NAME or not text
+                or text.startswith("/")):
+            return self._prediction(probabilities)
+        reply = self.generator.reply(text, self._context(tracker))
+        sent = self._finish(reply.text, tracker) if reply.confidence >= self.config["threshold"] else ""
+        if not sent:
+            return self._prediction(probabilities)
+        probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
+        return self._prediction(
+            probabilities, optional_events=[SlotSet(GENERATED_REPLY_SLOT, sent)],
+            action_metadata={"generated_reply": sent, "confidence": round(reply.confidence, 4),
+                             "model_id": self.model_id, "generator": self.generator.architecture})

@@ -1,0 +1,101 @@
+"""GenerativeResponsePolicy inside Rasa: trained by `rasa train core` (no NLU needed),
+saved in the model archive, and predicting `utter_generated_reply` with its text in
+`optional_events`. A tiny generator trained for two epochs keeps this quick; with
+`threshold: 0` it always speaks, so the mechanics can be checked."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa.core.agent import Agent
+from rasa.core.policies.policy import PolicyPrediction
+from rasa.engine.constants import PLACEHOLDER_TRACKER
+from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from tests.conftest import PROJECT, RASA, run_command
+
+POLICY_NODE = "run_components.policies.GenerativeResponsePolicy1"
+
+
+@pytest.fixture(scope="module")
+def core_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("policy")
+    config = folder / "config.yml"
+    config.write_text(yaml.safe_dump({
+        "recipe": "default.v1", "language": "en", "assistant_id": "kefu-policy-test", "pipeline": [],
+        "policies": [{"name": "RulePolicy"}, {
+            "name": "components.policies.GenerativeResponsePolicy", "corpus": "data/corpus/*.jsonl",
+            "architecture": "seq2seq", "model": {"embedding_dim": 32, "hidden_size": 32},
+            "tokenizer": {"vocab_size": 1500}, "training": {"epochs": 2, "threads": 1, "progress": False},
+            "threshold": 0.0, "facts": None}]}))
+    run_command([RASA, "train", "core", "--config", str(config), "--domain", "domain.yml", "--stories", "data",
+                 "--out", str(folder), "--fixed-model-name", "core"], folder / "train.log")
+    return folder / "core.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def agent(core_model: Path) -> Agent:
+    return Agent.load(str(core_model))
+
+
+def predict(agent: Agent, events: list) -> tuple[str, float, list, dict | None, PolicyPrediction]:
+    """The policy's own prediction (not the ensemble's) for a conversation of `events`."""
+    tracker = DialogueStateTracker.from_events("policy-test", [ActionExecuted("action_session_start"),
+                                                               SessionStarted(), *events], slots=agent.domain.slots)
+    prediction = agent.processor.graph_runner.run(inputs={PLACEHOLDER_TRACKER: tracker},
+                                                  targets=[POLICY_NODE])[POLICY_NODE]
+    action = agent.domain.action_names_or_texts[prediction.max_confidence_index]
+    return action, prediction.max_confidence, prediction.optional_events, prediction.action_metadata, prediction
+
+
+def test_trained_by_rasa_train_core_and_saved_in_the_archive(core_model: Path) -> None:
+    with tarfile.open(core_model) as archive:
+        names = archive.getnames()
+    for file in ("model.safetensors", "tokenizer.json", "config.json", "calibration.json"):
+        assert any(name.endswith(f"generator/{file}") for name in names), file
+
+
+def test_a_user_turn_gets_a_generated_reply_through_optional_events(agent: Agent) -> None:
+    action, confidence, optional_events, metadata, prediction = predict(agent, [
+        ActionExecuted("action_listen"), UserUttered("how long does delivery take?")])
+    assert action == "utter_generated_reply"
+    assert not prediction.events and not prediction.is_end_to_end_prediction
+    [slot] = optional_events
+    assert isinstance(slot, SlotSet) and slot.key == "generated_reply" and slot.value.strip()
+    assert metadata["generated_reply"] == slot.value
+    assert metadata["confidence"] == pytest.approx(confidence, abs=1e-4)
+    assert metadata["model_id"] and metadata["generator"] == "seq2seq"
+
+
+def test_after_its_reply_the_bot_listens_and_without_a_user_turn_it_stays_silent(agent: Agent) -> None:
+    action, confidence, *_ = predict(agent, [ActionExecuted("action_listen"), UserUttered("hello there"),
+                                             ActionExecuted("utter_generated_reply")])
+    assert (action, confidence) == ("action_listen", 1.0)
+    _, confidence, optional_events, *_ = predict(agent, [ActionExecuted("action_listen"), UserUttered("hi"),
+                                                         ActionExecuted("utter_greet")])
+    assert confidence == 0.0 and not optional_events
+    _, confidence, *_ = predict(agent, [ActionExecuted("action_listen"), UserUttered("/greet")])
+    assert confidence == 0.0
+
+
+def test_a_damaged_generator_file_is_named_at_load_time(core_model: Path, tmp_path: Path) -> None:
+    with tarfile.open(core_model) as archive:
+        archive.extractall(tmp_path / "unpacked")
+    [weights] = (tmp_path / "unpacked").rglob("generator/model.safetensors")
+    weights.write_bytes(b"not a safetensors file")
+    damaged = tmp_path / "damaged.tar.gz"
+    with tarfile.open(damaged, "w:gz") as archive:
+        for path in (tmp_path / "unpacked").iterdir():
+            archive.add(path, arcname=path.name)
+    with pytest.raises(Exception, match="model.safetensors"):
+        Agent.load(str(damaged))
+
+
+def test_the_domain_declares_the_reply_slot_and_response() -> None:
+    domain = yaml.safe_load((PROJECT / "domain.yml").read_text())
+    assert domain["slots"]["generated_reply"]["mappings"] == [{"type": "custom"}]
+    assert domain["responses"]["utter_generated_reply"] == [{"text": "{generated_reply}"}]
