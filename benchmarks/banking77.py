@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "datasets" / "banking77"
 RESULTS = ROOT / "benchmarks" / "results"
 RASA = str(Path(sys.executable).parent / "rasa")
+# the commit the run started from; commits made while it runs do not change its rows
+COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                        text=True).stdout.strip()
 
 STOCK_FEATURIZERS = [
     {"name": "WhitespaceTokenizer"},
@@ -124,8 +127,7 @@ def run(key: str, label: str, pipeline: list[dict], work: Path, train: Path, tes
     epochs = next(step["epochs"] for step in pipeline if step["name"] == "DIETClassifier")
     row = {"config": key, "pipeline": label, "diet_epochs": epochs,
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-           "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                    capture_output=True, text=True).stdout.strip()}
+           "commit": COMMIT}
     if trained.returncode != 0 or not model.exists():
         tail = (folder / "train.log").read_text(errors="replace").splitlines()[-5:]
         return {**row, "error": "training failed: " + " | ".join(tail)}
