@@ -1,0 +1,187 @@
+"""REST latency of the assistant: Kefu's config against the stock config, same data.
+
+    .venv/bin/python benchmarks/latency.py [--kefu-config config.yml] [--messages 300] [--conversations 10]
+
+Each config is trained with `rasa train` (Rasa's cache makes a rerun quick), served with
+`rasa run --enable-api` next to one action server, and sent the same messages through the
+REST channel from concurrent conversations, each conversation one message at a time, as
+customers do. The stock config is Kefu's with every `components.*` entry left out. Results:
+benchmarks/results/latency.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / "work" / "latency"
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+
+# What customers ask, written for this benchmark; the conversations cycle through them.
+MESSAGES = [
+    "hi", "where is my order 12345?", "how long does delivery take?", "do you ship to canada?",
+    "can I return a jacket I bought last week?", "when will I get my refund?", "what payment methods do you take?",
+    "my payment was declined", "I forgot my password", "is the blue sweater back in stock?",
+    "the parcel arrived damaged", "can I change my delivery address?", "I want to cancel my order",
+    "how much is express shipping?", "thanks!", "are you a bot?", "I'd like to talk to a person",
+    "order 48213 status please", "do you accept paypal?", "bye",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stock_config(config: dict) -> dict:
+    """The same config without Kefu's components."""
+    keep = [step for step in config.get("pipeline", []) if not step["name"].startswith("components.")]
+    policies = [step for step in config.get("policies", []) if not step["name"].startswith("components.")]
+    return {**config, "pipeline": keep, "policies": policies}
+
+
+def train(config: Path, name: str) -> Path:
+    with (WORK / f"train-{name}.log").open("w") as log:
+        subprocess.run([str(BIN / "rasa"), "train", "--config", str(config), "--out", str(WORK),
+                        "--fixed-model-name", name], cwd=ROOT, stdout=log, stderr=log, env=ENV, check=True)
+    return WORK / f"{name}.tar.gz"
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 600) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering {url}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(1)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+@contextmanager
+def serving(command: list[str], health: str, log: Path) -> Iterator[None]:
+    with log.open("w") as handle:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=handle, env=ENV)
+        try:
+            wait_for(health, process)
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+async def send_all(url: str, conversations: int, messages: int) -> tuple[list[float], int, float]:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    per_conversation = messages // conversations
+
+    async def conversation(session: aiohttp.ClientSession, index: int) -> None:
+        nonlocal errors
+        for turn in range(per_conversation):
+            text = MESSAGES[(index + turn) % len(MESSAGES)]
+            start = time.perf_counter()
+            try:
+                async with session.post(url, json={"sender": f"load-{index}", "message": text}) as response:
+                    replies = await response.json()
+                    if response.status != 200 or not replies:
+                        errors += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                errors += 1
+            latencies.append(time.perf_counter() - start)
+
+    started = time.perf_counter()
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(conversation(session, i) for i in range(conversations)))
+    return latencies, errors, time.perf_counter() - started
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def measure(model: Path, name: str, endpoints: Path, args: argparse.Namespace) -> dict:
+    port = free_port()
+    command = [str(BIN / "rasa"), "run", "--enable-api", "--model", str(model), "--port", str(port),
+               "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml")]
+    with serving(command, f"http://127.0.0.1:{port}/status", WORK / f"serve-{name}.log"):
+        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+        asyncio.run(send_all(url, 2, 10))  # warm-up, not counted
+        latencies, errors, seconds = asyncio.run(send_all(url, args.conversations, args.messages))
+    return {"config": name, "messages": len(latencies), "errors": errors,
+            "p50_ms": round(1000 * statistics.median(latencies), 1),
+            "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
+            "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
+            "messages_per_second": round(len(latencies) / seconds, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kefu-config", type=Path, default=ROOT / "config.yml")
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--conversations", type=int, default=10)
+    args = parser.parse_args()
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    kefu = yaml.safe_load(args.kefu_config.read_text())
+    stock_path = WORK / "config-stock.yml"
+    stock_path.write_text(yaml.safe_dump(stock_config(kefu), sort_keys=False))
+    models = {"kefu": train(args.kefu_config, "kefu"), "stock": train(stock_path, "stock")}
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        actions_port = free_port()
+        endpoints = Path(scratch) / "endpoints.yml"
+        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}))
+        actions = [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(actions_port)]
+        with serving(actions, f"http://127.0.0.1:{actions_port}/health", WORK / "actions.log"):
+            for name, model in models.items():
+                rows.append(measure(model, name, endpoints, args))
+                print(rows[-1], flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "conversations": args.conversations}
+    ratio = rows[0]["p50_ms"] / rows[1]["p50_ms"]
+    lines = ["# REST latency", "",
+             f"`benchmarks/latency.py` on {meta['machine']}, {meta['date']}, commit {commit}: {args.messages} "
+             f"messages through the REST channel from {args.conversations} concurrent conversations (each one "
+             "message at a time), after a warm-up; in-memory tracker store, one action server.", "",
+             "| config | messages | errors | p50 (ms) | p95 (ms) | p99 (ms) | messages/s |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['config']} | {r['messages']} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} "
+              f"| {r['messages_per_second']} |" for r in rows]
+    lines += ["", f"Kefu's p50 is {ratio:.2f}x the stock bot's."]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latency.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / "latency.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
