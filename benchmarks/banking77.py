@@ -216,10 +216,10 @@ def main() -> None:
             rows[key] = run(key, label, pipeline, work, work / "train.yml", work / "test.yml",
                             [row["text"] for row in test_rows[: args.latency_samples]])
             print(key, rows[key], flush=True)
+            if not args.limit:  # saved after each config, so a stopped run keeps what it finished
+                write_results(rows, meta)
     if args.limit:
         print("--limit: a quick check; results are not saved.")
-        return
-    write_results(rows, meta)
 
 
 if __name__ == "__main__":
