@@ -6,6 +6,7 @@ sampling temperature or bans), which the generator turns into a calibrated confi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -64,10 +65,17 @@ def banned_by_ngrams(history: list[int], n: int) -> list[int]:
     return [history[i + n - 1] for i in range(len(history) - n + 1) if tuple(history[i : i + n - 1]) == prefix]
 
 
+@functools.lru_cache(maxsize=8)
+def _never_generated(vocab: int, device: torch.device) -> Tensor:
+    """Added to every step's log-probs: -inf on tokens a reply never contains (read-only)."""
+    bias = torch.zeros(vocab, device=device)
+    bias[list(NEVER_GENERATED)] = float("-inf")
+    return bias
+
+
 def _scores(log_probs: Tensor, histories: list[list[int]], settings: DecodingSettings) -> Tensor:
     """Log-probs with impossible choices set to -inf."""
-    scores = log_probs.clone()
-    scores[:, list(NEVER_GENERATED)] = float("-inf")
+    scores = log_probs + _never_generated(log_probs.size(-1), log_probs.device)
     for row, history in enumerate(histories):
         if len(history) < settings.min_length:
             scores[row, EOS_ID] = float("-inf")

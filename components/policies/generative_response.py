@@ -99,6 +99,9 @@ class GenerativeResponsePolicy(Policy):
             # Question-answer files run through the corpus pipeline, e.g. data/corpus/*.jsonl;
             # their contents are part of the fingerprint.
             "corpus": [],
+            # Corpus intents left out of the generator's training: out-of-scope questions
+            # belong to fallback and hand-off, not to a generated "I can't help".
+            "skip_intents": ["out_of_scope"],
             # Rasa NLU files whose examples are paired with the response their intent leads
             # to in the rules and stories (read by the policy, so `rasa train core` works).
             "nlu": ["data/nlu.yml"],
@@ -160,7 +163,9 @@ class GenerativeResponsePolicy(Policy):
         paths = corpus_paths(self.config.get("corpus") or [])
         if paths:
             pairs, splits, _ = split_corpus(paths, BuildConfig(valid_fraction=0.1, test_fraction=0.0))
-            answered = {name: [pairs[i] for i in indices if pairs[i].answer] for name, indices in splits.items()}
+            skipped = set(self.config.get("skip_intents") or [])
+            answered = {name: [pairs[i] for i in indices if pairs[i].answer and pairs[i].intent not in skipped]
+                        for name, indices in splits.items()}
             train += [Dialogue(p.question, p.answer, tuple(p.context), p.intent, p.lang) for p in answered["train"]]
             valid += [Dialogue(p.question, p.answer, tuple(p.context), p.intent, p.lang) for p in answered["valid"]]
         self.intent_responses = _intent_responses(training_trackers, responses)
