@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from components.generator.tokenizer import PAD_ID
 
@@ -45,15 +46,15 @@ class Attention(nn.Module):
             self.key = nn.Linear(size, size)
             self.energy = nn.Linear(size, 1, bias=False)
 
-    def forward(self, queries: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
-        """Context vectors [batch, steps, hidden] for decoder states [batch, steps, hidden]."""
+    def forward(self, queries: Tensor, memory: Tensor, memory_bias: Tensor) -> Tensor:
+        """Context vectors [batch, steps, hidden] for decoder states [batch, steps, hidden];
+        `memory_bias` [batch, 1, source steps] is 0 on real tokens and -inf on padding."""
         if self.kind == "luong":
             scores = self.query(queries) @ memory.transpose(1, 2)
         else:
             mixed = self.query(queries).unsqueeze(2) + self.key(memory).unsqueeze(1)
             scores = self.energy(torch.tanh(mixed)).squeeze(-1)
-        scores = scores.masked_fill(~memory_mask.unsqueeze(1), float("-inf"))
-        return torch.softmax(scores, dim=-1) @ memory
+        return torch.softmax(scores + memory_bias, dim=-1) @ memory
 
 
 class Seq2Seq(nn.Module):
@@ -85,12 +86,15 @@ class Seq2Seq(nn.Module):
         memory, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=source.size(1))
         # final: [layers * 2, batch, hidden/2] -> [batch, layers, hidden], both directions side by side
         final = final.view(self.config.layers, 2, source.size(0), -1).permute(2, 0, 1, 3).flatten(2)
-        return {"hidden": final, "memory": memory, "memory_mask": source_mask}
+        # computed once here rather than at every decoding step
+        memory_bias = torch.zeros(source_mask.shape, dtype=memory.dtype, device=memory.device)
+        memory_bias = memory_bias.masked_fill(~source_mask, float("-inf")).unsqueeze(1)
+        return {"hidden": final, "memory": memory, "memory_bias": memory_bias}
 
     def _output(self, states: Tensor, state: DecoderState) -> Tensor:
-        context = self.attention(states, state["memory"], state["memory_mask"])
+        context = self.attention(states, state["memory"], state["memory_bias"])
         combined = torch.tanh(self.combine(torch.cat([states, context], dim=-1)))
-        return self.to_embedding(self.dropout(combined)) @ self.embedding.weight.t()
+        return F.linear(self.to_embedding(self.dropout(combined)), self.embedding.weight)
 
     def _run_decoder(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         hidden = state["hidden"].transpose(0, 1).contiguous()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from components.corpus import BuildConfig, corpus_paths, file_digest, split_corp
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
-from components.replies import ShopFacts, drop_blocked, fill_placeholders, limit_length
+from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,22 @@ GENERATOR_FOLDER = "generator"
 POLICY_FILE = "policy.json"
 
 
-def _nlu_examples(patterns: Iterable[str]) -> dict[str, list[str]]:
+@dataclass
+class LearntFromData:
+    """What training keeps besides the generator; saved in the model as policy.json."""
+
+    intent_responses: dict[str, str] = field(default_factory=dict)  # intent -> its first written response
+    handled_intents: list[str] = field(default_factory=list)  # intents the rules and stories answer
+    facts: list[str] | None = None  # the shop's fact sentences, when `facts` names a file
+    trained_generator: bool = False
+
+
+def _nlu_examples(patterns: str | list[str]) -> dict[str, list[str]]:
     """Example texts per intent from Rasa NLU files (read here, so `rasa train core` has them too)."""
     from rasa.shared.nlu.training_data.loading import load_data
 
     examples: dict[str, list[str]] = {}
-    for path in corpus_paths(list(patterns)):
+    for path in corpus_paths(patterns):
         for message in load_data(str(path)).intent_examples:
             examples.setdefault(message.get("intent"), []).append(message.get("text"))
     return examples
@@ -69,6 +79,11 @@ def _intent_responses(trackers: Iterable[TrackerWithCachedStates], responses: Re
                     found.setdefault(intent, texts[0])
                 intent = None
     return found
+
+
+def _handled_intents(trackers: Iterable[TrackerWithCachedStates]) -> list[str]:
+    """Intents some rule or story reacts to."""
+    return sorted({e.intent_name for t in trackers for e in t.events if isinstance(e, UserUttered) and e.intent_name})
 
 
 def _story_turns(trackers: Iterable[TrackerWithCachedStates]) -> list[Dialogue]:
@@ -111,12 +126,20 @@ class GenerativeResponsePolicy(Policy):
             "tokenizer": asdict(generator.tokenizer),
             "training": {**asdict(generator.training), "epochs": 30},
             "decoding": {**asdict(generator.decoding), "strategy": "greedy"},
+            # Put the message's intent before the question ("warranty: is it covered?"), so
+            # the generator learns what NLU already knows; NLU tells paraphrases apart better
+            # than a generator trained on a few hundred pairs.
+            "condition_on_intent": True,
             # Earlier turns (user and bot) given to the generator with the question.
             "context_turns": generator.inputs.context_turns,
             # Calibrated confidence below which the policy stays silent. RulePolicy's
             # `core_fallback_threshold` (0.3) is what fallback scores, so a threshold above
             # it lets fallback or hand-off answer whenever the generator is unsure.
             "threshold": 0.5,
+            # Intents the generator never answers, besides those rules and stories react to
+            # (which are theirs): a message NLU is unsure of goes to fallback, which asks the
+            # customer to rephrase, rather than to a guess.
+            "abstain_intents": ["nlu_fallback"],
             # Words or phrases never sent: a sentence containing one is dropped.
             "blocklist": [],
             # Longest reply sent, in characters (whole sentences are kept).
@@ -138,12 +161,13 @@ class GenerativeResponsePolicy(Policy):
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  execution_context: ExecutionContext, generator: ResponseGenerator | None = None,
-                 intent_responses: dict[str, str] | None = None) -> None:
+                 learnt: LearntFromData | None = None) -> None:
         super().__init__(config, model_storage, resource, execution_context)
         self.generator = generator
-        self.intent_responses = intent_responses or {}
+        self.learnt = learnt or LearntFromData()
+        # the facts file is read when training, then kept inside the model
+        self.facts = ShopFacts(self.learnt.facts) if self.learnt.facts is not None else None
         self.model_id = f"{resource.name}-{resource.output_fingerprint}"
-        self.facts = ShopFacts.load(config["facts"]) if config.get("facts") else None
         self.generator_config = self._generator_config(config)
 
     @staticmethod
@@ -156,6 +180,10 @@ class GenerativeResponsePolicy(Policy):
         except (TypeError, ValueError) as error:
             raise InvalidConfigException(str(error)) from error
 
+    def _source(self, text: str, intent: str | None) -> str:
+        """What the generator reads for a message: its text, after its intent if so configured."""
+        return f"{intent}: {text}" if self.config["condition_on_intent"] and intent else text
+
     def _training_dialogues(self, training_trackers: list[TrackerWithCachedStates],
                             responses: Responses) -> tuple[list[Dialogue], list[Dialogue]]:
         train: list[Dialogue] = []
@@ -166,12 +194,15 @@ class GenerativeResponsePolicy(Policy):
             skipped = set(self.config.get("skip_intents") or [])
             answered = {name: [pairs[i] for i in indices if pairs[i].answer and pairs[i].intent not in skipped]
                         for name, indices in splits.items()}
-            train += [Dialogue(p.question, p.answer, tuple(p.context), p.intent, p.lang) for p in answered["train"]]
-            valid += [Dialogue(p.question, p.answer, tuple(p.context), p.intent, p.lang) for p in answered["valid"]]
-        self.intent_responses = _intent_responses(training_trackers, responses)
+            train += [Dialogue(self._source(p.question, p.intent), p.answer, tuple(p.context), p.intent, p.lang)
+                      for p in answered["train"]]
+            valid += [Dialogue(self._source(p.question, p.intent), p.answer, tuple(p.context), p.intent, p.lang)
+                      for p in answered["valid"]]
+        intent_responses = self.learnt.intent_responses
         for intent, texts in _nlu_examples(self.config.get("nlu") or []).items():
-            if intent in self.intent_responses:
-                train += [Dialogue(text, self.intent_responses[intent], intent=intent) for text in texts]
+            if intent in intent_responses:
+                train += [Dialogue(self._source(text, intent), intent_responses[intent], intent=intent)
+                          for text in texts]
         train += _story_turns(training_trackers)
         if not valid:  # no corpus: hold out every tenth derived pair for early stopping
             valid, train = train[::10], [d for i, d in enumerate(train) if i % 10]
@@ -179,6 +210,13 @@ class GenerativeResponsePolicy(Policy):
 
     def train(self, training_trackers: list[TrackerWithCachedStates], domain: Domain,
               responses: Responses, **kwargs: Any) -> Resource:
+        try:
+            self.facts = ShopFacts.load(self.config["facts"]) if self.config.get("facts") else None
+        except FactsFileError as error:
+            raise InvalidConfigException(f"GenerativeResponsePolicy: {error}") from error
+        self.learnt = LearntFromData(_intent_responses(training_trackers, responses),
+                                     _handled_intents(training_trackers),
+                                     self.facts.statements if self.facts else None)
         train, valid = self._training_dialogues(training_trackers, responses)
         if not train or not valid:
             logger.warning("GenerativeResponsePolicy: no question-answer pairs to train on; it will stay silent")
@@ -193,27 +231,28 @@ class GenerativeResponsePolicy(Policy):
         with self._model_storage.write_to(self._resource) as folder:
             if self.generator is not None:
                 self.generator.save(Path(folder) / GENERATOR_FOLDER)
-            (Path(folder) / POLICY_FILE).write_text(json.dumps({"intent_responses": self.intent_responses},
-                                                               ensure_ascii=False, indent=2), encoding="utf-8")
+            self.learnt.trained_generator = self.generator is not None
+            (Path(folder) / POLICY_FILE).write_text(json.dumps(asdict(self.learnt), ensure_ascii=False, indent=2),
+                                                    encoding="utf-8")
 
     @classmethod
     def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> GenerativeResponsePolicy:
         with model_storage.read_from(resource) as folder:
             folder = Path(folder)
+            try:
+                learnt = LearntFromData(**json.loads((folder / POLICY_FILE).read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError) as error:
+                raise InvalidConfigException(f"GenerativeResponsePolicy: {POLICY_FILE} in the trained model is "
+                                             f"missing or damaged ({error}); retrain with `rasa train`") from error
             generator = None
-            if (folder / GENERATOR_FOLDER).exists():
+            if learnt.trained_generator:
                 try:
                     generator = ResponseGenerator.load(folder / GENERATOR_FOLDER, device=config.get("device", "auto"))
                 except GeneratorFileError as error:
                     raise InvalidConfigException(f"GenerativeResponsePolicy: the trained model is damaged: {error}; "
                                                  "retrain with `rasa train`") from error
-            try:
-                saved = json.loads((folder / POLICY_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as error:
-                raise InvalidConfigException(f"GenerativeResponsePolicy: {POLICY_FILE} in the trained model is "
-                                             f"missing or damaged ({error}); retrain with `rasa train`") from error
-        return cls(config, model_storage, resource, execution_context, generator, saved.get("intent_responses"))
+        return cls(config, model_storage, resource, execution_context, generator, learnt)
 
     def _context(self, tracker: DialogueStateTracker) -> list[str]:
         """The texts of the turns before the latest user message, oldest first."""
@@ -226,7 +265,7 @@ class GenerativeResponsePolicy(Policy):
         said = " ".join([message.text or "", *self._context(tracker)])
         unsupported = self.facts.unsupported_claims(reply, said) if self.facts else set()
         if unsupported:
-            template = self.intent_responses.get(message.intent.get("name", ""))
+            template = self.learnt.intent_responses.get(message.intent.get("name", ""))
             logger.info("GenerativeResponsePolicy: %r states %s, which the shop facts do not; sending %s instead",
                         reply, sorted(unsupported), "the intent's written response" if template else "nothing")
             reply = template or ""
@@ -235,6 +274,10 @@ class GenerativeResponsePolicy(Policy):
         reply = fill_placeholders(reply, values)
         reply = drop_blocked(reply, self.config.get("blocklist") or [])
         return limit_length(reply, self.config["max_characters"])
+
+    def _not_mine(self, intent: str | None) -> bool:
+        """Intents that rules or stories react to are theirs; `abstain_intents` go to fallback."""
+        return intent in self.learnt.handled_intents or intent in (self.config.get("abstain_intents") or [])
 
     def predict_action_probabilities(self, tracker: DialogueStateTracker, domain: Domain,
                                      rule_only_data: dict[str, Any] | None = None,
@@ -249,9 +292,9 @@ class GenerativeResponsePolicy(Policy):
         message = tracker.latest_message
         text = (message.text or "").strip() if message else ""
         if (self.generator is None or tracker.latest_action_name != ACTION_LISTEN_NAME or not text
-                or text.startswith("/")):
+                or text.startswith("/") or self._not_mine(message.intent.get("name"))):
             return self._prediction(probabilities)
-        reply = self.generator.reply(text, self._context(tracker))
+        reply = self.generator.reply(self._source(text, message.intent.get("name")), self._context(tracker))
         sent = self._finish(reply.text, tracker) if reply.confidence >= self.config["threshold"] else ""
         if not sent:
             return self._prediction(probabilities)

@@ -5,6 +5,7 @@ saved in the model archive, and predicting `utter_generated_reply` with its text
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, Use
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from tests.conftest import PROJECT, RASA, run_command
+from tests.generator.conftest import TEN_PAIRS, TINY_MODELS
 
 POLICY_NODE = "run_components.policies.GenerativeResponsePolicy1"
 
@@ -99,3 +101,47 @@ def test_the_domain_declares_the_reply_slot_and_response() -> None:
     domain = yaml.safe_load((PROJECT / "domain.yml").read_text())
     assert domain["slots"]["generated_reply"]["mappings"] == [{"type": "custom"}]
     assert domain["responses"]["utter_generated_reply"] == [{"text": "{generated_reply}"}]
+
+
+def train_core(config: Path, out: Path, name: str, *extra: str) -> Path:
+    run_command([RASA, "train", "core", "--config", str(config), "--domain", "domain.yml", "--stories", "data",
+                 "--out", str(out), "--fixed-model-name", name, *extra], out / f"{name}.log")
+    return out / f"{name}.tar.gz"
+
+
+def reply_of(agent: Agent, question: str) -> str:
+    _, _, optional_events, *_ = predict(agent, [ActionExecuted("action_listen"), UserUttered(question)])
+    return optional_events[0].value if optional_events else ""
+
+
+def test_finetune_after_adding_corpus_lines_answers_the_new_questions(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [{"question": d.question, "answer": d.answer, "intent": "faq"} for d in TEN_PAIRS]
+    corpus.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({
+        "recipe": "default.v1", "language": "en", "assistant_id": "kefu-finetune-test", "pipeline": [],
+        "policies": [{"name": "RulePolicy"}, {
+            "name": "components.policies.GenerativeResponsePolicy", "corpus": str(corpus), "nlu": [],
+            "architecture": "seq2seq", "model": TINY_MODELS["seq2seq"],
+            "tokenizer": {"vocab_size": 500, "min_frequency": 1},
+            "training": {"epochs": 100, "learning_rate": 1e-2, "warmup_steps": 5, "label_smoothing": 0.0,
+                         "patience": 1000, "batch_size": 16, "threads": 1, "progress": False},
+            "decoding": {"strategy": "greedy", "no_repeat_ngram": 0}, "context_turns": 0, "condition_on_intent": False,
+            "threshold": 0.0, "facts": None}]}))
+    base = train_core(config, tmp_path, "base")
+    new_pairs = {"do you sell kites": "Yes, kites are in the toys section.",
+                 "风筝有卖吗": "有的，风筝在玩具区。"}
+    with corpus.open("a", encoding="utf-8") as handle:
+        for number, (question, answer) in enumerate(new_pairs.items()):
+            # an intent of its own keeps each new pair in the training split
+            handle.write(json.dumps({"question": question, "answer": answer, "intent": f"new{number}"},
+                                    ensure_ascii=False) + "\n")
+    tuned = train_core(config, tmp_path, "tuned", "--finetune", str(base))
+    before, after = Agent.load(str(base)), Agent.load(str(tuned))
+    for question, answer in new_pairs.items():
+        assert reply_of(before, question) != answer
+        assert reply_of(after, question) == answer
+    # what it knew still comes back (one of the ten pairs is held out for validation)
+    remembered = [d for d in TEN_PAIRS if reply_of(after, d.question) == d.answer]
+    assert len(remembered) >= 8, [reply_of(after, d.question) for d in TEN_PAIRS]
