@@ -146,4 +146,3 @@ def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Batches of indices of similar length, so little of each batch is padding."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
