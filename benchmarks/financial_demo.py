@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT.parent / "shared" / "datasets" / "rasa_bots" / "financial-demo"
 RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / "work" / "financial_demo"  # models and logs, kept for a look after a failure
 RASA = str(Path(sys.executable).parent / "rasa")
 ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
 UNAVAILABLE = {"SpacyNLP", "SpacyEntityExtractor", "DucklingEntityExtractor"}
@@ -116,14 +117,14 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     rows = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        work = Path(scratch)
-        stories = split_test_stories(work)
-        domains = {"stock": BOT / "domain.yml", "kefu": work / "kefu_domain.yml"}
-        domains["kefu"].write_text(yaml.safe_dump(kefu_domain(), sort_keys=False, allow_unicode=True))
-        for name, config in configs().items():
-            rows[name] = run(name, config, domains[name], stories, work)
-            print(name, rows[name], flush=True)
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    stories = split_test_stories(WORK)
+    domains = {"stock": BOT / "domain.yml", "kefu": WORK / "kefu_domain.yml"}
+    domains["kefu"].write_text(yaml.safe_dump(kefu_domain(), sort_keys=False, allow_unicode=True))
+    for name, config in configs().items():
+        rows[name] = run(name, config, domains[name], stories, WORK)
+        print(name, rows[name], flush=True)
     all_count = rows["stock"]["all"]["stories"]
     plain_count = rows["stock"]["without_custom_code"]["stories"]
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
