@@ -1,0 +1,351 @@
+"""Kefu's tracker store: conversations as append-only event lists in Redis.
+
+Rasa's stock `RedisTrackerStore` rewrites a whole conversation on every turn (GET, decode,
+replay, merge, SET) and lists keys with `KEYS`. This store appends only a turn's new events
+(`RPUSH`) and keeps, per conversation, a hash with an event counter, the index of the last
+session start and the index of the list's first event (after the optional cap), all
+updated by one Lua script, so an append is atomic and conditional on the counter it expects.
+
+    {prefix}:tracker:{<conversation id>}:events   list of JSON events (Rasa's `as_dict`)
+    {prefix}:tracker:{<conversation id>}:meta     hash: count, session, head
+
+A retrieve reads the counter and the last session's events in one round trip. Trackers
+this process read or wrote stay in a small in-process cache; while the counter in Redis
+still matches, a retrieve returns the cached tracker instead of replaying its events.
+
+With `REDIS_URL` unset the class builds Rasa's `SQLTrackerStore` on a SQLite file instead
+(`db`, default `.kefu/sessions.db`), so the bot needs no server. While Redis is unreachable
+nothing is raised into Rasa: writes go to a local spool (`components.stores.spool`) and are
+replayed in order when Redis is back, and `OUTAGE` tells the outage policy to answer
+"temporarily unavailable".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, Event
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from components.stores.connection import OUTAGE, REDIS_ERRORS, connect, describe, redis_url
+from components.stores.spool import Spool
+from components.text import PiiMasker
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SQLITE_FILE = ".kefu/sessions.db"
+DEFAULT_SPOOL_FOLDER = ".kefu/spool"
+
+# KEYS: meta, events. ARGV: expected count (-1: any), TTL in ms (0: none), cap (0: none),
+# index of the last session start among the new events (-1: none), then the events.
+APPEND_SCRIPT = """
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+local expected = tonumber(ARGV[1])
+if expected >= 0 and count ~= expected then return {0, count} end
+local added = #ARGV - 4
+for first = 5, #ARGV, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end
+count = count + added
+redis.call('HSET', KEYS[1], 'count', count)
+local session = tonumber(ARGV[4])
+if session >= 0 then redis.call('HSET', KEYS[1], 'session', count - added + session) end
+local cap = tonumber(ARGV[3])
+if cap > 0 then
+  local length = redis.call('LLEN', KEYS[2])
+  if length > cap then
+    redis.call('LTRIM', KEYS[2], length - cap, -1)
+    redis.call('HINCRBY', KEYS[1], 'head', length - cap)
+  end
+end
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return {1, count}
+"""
+
+# KEYS: meta, events. ARGV: the count the caller has cached (-1: none), 'session' or 'all'.
+# Returns {count, session, head} when the cache is current, else also the events.
+READ_SCRIPT = """
+local meta = redis.call('HMGET', KEYS[1], 'count', 'session', 'head')
+local count = tonumber(meta[1] or '0')
+local session = tonumber(meta[2] or '0')
+local head = tonumber(meta[3] or '0')
+if count == tonumber(ARGV[1]) then return {count, session, head} end
+local first = 0
+if ARGV[2] == 'session' then first = math.max(session - head, 0) end
+return {count, session, head, redis.call('LRANGE', KEYS[2], first, -1)}
+"""
+
+
+@dataclass
+class _Known:
+    """A tracker this process read or wrote: its events are stored events `offset` onwards,
+    up to `count`. `current` is False for what was kept during an outage."""
+
+    tracker: DialogueStateTracker
+    count: int
+    offset: int
+    current: bool = True
+
+    def holds(self, tracker: DialogueStateTracker) -> bool:
+        """Whether `tracker` is this one, unchanged since it was read or saved."""
+        return self.tracker is tracker and len(tracker.events) == self.count - self.offset
+
+
+def _event_key(event: dict[str, Any]) -> tuple[str, float]:
+    return event.get("event", ""), event.get("timestamp", 0.0)
+
+
+def _last_session_start(events: list[dict[str, Any]]) -> int:
+    """Where the last session begins: its `action_session_start`, as Rasa's stores split sessions."""
+    return max((i for i, e in enumerate(events)
+                if e.get("event") == ActionExecuted.type_name and e.get("name") == ACTION_SESSION_START_NAME),
+               default=-1)
+
+
+class RedisTrackerStore(TrackerStore):
+    """See the module docstring. Configured in endpoints.yml:
+
+        tracker_store:
+          type: components.stores.RedisTrackerStore
+          key_prefix: kefu          # keys start with `kefu:tracker:`
+          record_exp: 2592000       # sliding expiry in seconds, renewed on every write (none when unset)
+          max_events: null          # keep at most this many events per conversation
+          mask_pii: false           # store user texts, entities and slots PII-masked
+          socket_timeout: 2         # seconds per Redis command
+          connect_timeout: 2        # seconds to connect
+          ssl_ca_certs: null        # for rediss:// URLs (also ssl_certfile, ssl_keyfile)
+          spool_dir: .kefu/spool    # writes made while Redis is down
+          cache_size: 1000          # conversations kept in process
+          db: .kefu/sessions.db     # the SQLite file used when REDIS_URL is unset
+    """
+
+    def __new__(cls, domain: Domain | None = None, event_broker: EventBroker | None = None,
+                **kwargs: Any) -> TrackerStore:
+        if kwargs.get("url") or redis_url():
+            return super().__new__(cls)
+        sqlite_file = Path(kwargs.get("db") or DEFAULT_SQLITE_FILE)
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        logger.info("REDIS_URL is not set: conversations are kept in %s", sqlite_file)
+        return SQLTrackerStore(domain, dialect="sqlite", db=str(sqlite_file), event_broker=event_broker)
+
+    def __init__(self, domain: Domain | None = None, event_broker: EventBroker | None = None, *,
+                 url: str | None = None, key_prefix: str = "kefu", record_exp: float | None = None,
+                 max_events: int | None = None, mask_pii: bool = False, socket_timeout: float = 2.0,
+                 connect_timeout: float = 2.0, spool_dir: str = DEFAULT_SPOOL_FOLDER, cache_size: int = 1000,
+                 ssl_ca_certs: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(domain, event_broker)
+        url = url or redis_url() or ""
+        self.where = describe(url)
+        self.red = connect(url, socket_timeout, connect_timeout, ssl_ca_certs=ssl_ca_certs,
+                           ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+        self.prefix = f"{key_prefix}:tracker:"
+        self.record_exp_ms = int(float(record_exp) * 1000) if record_exp else 0
+        self.max_events = int(max_events or 0)
+        self.masker = PiiMasker() if mask_pii else None
+        self.spool = Spool(spool_dir, f"{key_prefix}-tracker")
+        self.cache_size = int(cache_size)
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._append = self.red.register_script(APPEND_SCRIPT)
+        self._read = self.red.register_script(READ_SCRIPT)
+        ignored = set(kwargs) - {"host", "db"}
+        if ignored:
+            logger.warning("RedisTrackerStore ignores unknown settings: %s", ", ".join(sorted(ignored)))
+
+    # keys
+
+    def _keys(self, sender_id: str) -> list[str]:
+        return [f"{self.prefix}{{{sender_id}}}:meta", f"{self.prefix}{{{sender_id}}}:events"]
+
+    # serialisation
+
+    def _serialise(self, event: Event) -> str:
+        data = event.as_dict()
+        if self.masker is not None:
+            data = self._masked(data)
+        return json.dumps(data, ensure_ascii=False)
+
+    def _masked(self, data: dict[str, Any]) -> dict[str, Any]:
+        mask = self.masker.mask
+        data = json.loads(json.dumps(data))  # a deep copy: the tracker's own events stay as they are
+        if isinstance(data.get("text"), str):
+            data["text"] = mask(data["text"])
+        parse_data = data.get("parse_data") or {}
+        if isinstance(parse_data.get("text"), str):
+            parse_data["text"] = mask(parse_data["text"])
+        for entity in [*(parse_data.get("entities") or []), *(data.get("entities") or [])]:
+            if isinstance(entity, dict) and isinstance(entity.get("value"), str):
+                entity["value"] = mask(entity["value"])
+        if data.get("event") == "slot" and isinstance(data.get("value"), str):
+            data["value"] = mask(data["value"])
+        return data
+
+    def _tracker(self, sender_id: str, events: list[bytes | str]) -> DialogueStateTracker:
+        return DialogueStateTracker.from_dict(sender_id, [json.loads(e) for e in events], self.domain.slots)
+
+    # Redis calls: never raise into Rasa
+
+    def _redis_ready(self) -> bool:
+        """Whether to talk to Redis now; replays the spool first when Redis is back."""
+        if not OUTAGE.should_try():
+            return False
+        try:
+            if self.spool.pending():
+                self.red.ping()
+                self.spool.replay(self._replay)
+                self._known.clear()  # what was kept during the outage is not what Redis holds
+        except REDIS_ERRORS as error:
+            OUTAGE.failed(self.where, error)
+            return False
+        return True
+
+    def _replay(self, record: dict[str, Any]) -> None:
+        events = record["events"]
+        if record.get("whole"):
+            events = self._unstored(record["sender_id"], events)
+        self._append(keys=self._keys(record["sender_id"]),
+                     args=[-1, self.record_exp_ms, self.max_events, _last_session_start(events),
+                           *(json.dumps(e, ensure_ascii=False) for e in events)])
+
+    def _unstored(self, sender_id: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events of `events` not in the conversation's last stored session."""
+        reply = self._read(keys=self._keys(sender_id), args=[-1, "session"])
+        stored = {_event_key(json.loads(e)) for e in reply[3]}
+        return [e for e in events if _event_key(e) not in stored]
+
+    # the TrackerStore interface
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The conversation's last session."""
+        known = self._known.get(sender_id)
+        if not self._redis_ready():
+            return self._while_down(sender_id, known)
+        cached = known.count if known and known.current and known.holds(known.tracker) else -1
+        try:
+            reply = self._read(keys=self._keys(sender_id), args=[cached, "session"])
+        except REDIS_ERRORS as error:
+            OUTAGE.failed(self.where, error)
+            return self._while_down(sender_id, known)
+        OUTAGE.recovered(self.where)
+        count, session, head = (int(v) for v in reply[:3])
+        if count == 0:
+            return None
+        offset = max(session, head)
+        if len(reply) == 3 and known is not None and known.offset == offset:
+            self._known.move_to_end(sender_id)
+            return known.tracker
+        tracker = self._tracker(sender_id, reply[3])
+        self._remember(sender_id, _Known(tracker, count, offset))
+        return tracker
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        """Every stored event of the conversation, across sessions."""
+        if self._redis_ready():
+            try:
+                reply = self._read(keys=self._keys(conversation_id), args=[-1, "all"])
+                OUTAGE.recovered(self.where)
+                return self._tracker(conversation_id, reply[3]) if int(reply[0]) else None
+            except REDIS_ERRORS as error:
+                OUTAGE.failed(self.where, error)
+        return await self.retrieve(conversation_id)
+
+    def _while_down(self, sender_id: str, known: _Known | None) -> DialogueStateTracker:
+        """What this process knows of the conversation, or a stand-in that starts listening.
+
+        Returning None would make Rasa start a new session, which would split the
+        conversation once the spool is replayed. The stand-in's first event is not stored."""
+        if known is not None and known.holds(known.tracker):
+            return known.tracker
+        tracker = self.init_tracker(sender_id)
+        tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+        self._remember(sender_id, _Known(tracker, count=1, offset=0, current=False))
+        return tracker
+
+    def _remember(self, sender_id: str, known: _Known) -> None:
+        if known.tracker.events.maxlen is not None:  # a capped history cannot be compared by length
+            return
+        self._known[sender_id] = known
+        self._known.move_to_end(sender_id)
+        while len(self._known) > self.cache_size:
+            self._known.popitem(last=False)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Appends the events added since the tracker was read (or last saved)."""
+        sender_id = tracker.sender_id
+        known = self._known.get(sender_id)
+        events = list(tracker.events)
+        if known is not None and known.tracker is tracker and len(events) >= known.count - known.offset:
+            new, expected = events[known.count - known.offset:], known.count
+        else:
+            new, expected = events, None  # not a tracker this store handed out: compare with what is stored
+        if not new:
+            return
+        serialised = [self._serialise(e) for e in new]
+        if self._redis_ready():
+            try:
+                count = self._write(sender_id, serialised, expected)
+                OUTAGE.recovered(self.where)
+                self._remember(sender_id, _Known(tracker, count, count - len(events)))
+                self._publish(sender_id, new)
+                return
+            except REDIS_ERRORS as error:
+                OUTAGE.failed(self.where, error)
+        self.spool.append({"sender_id": sender_id, "events": [json.loads(e) for e in serialised],
+                           "whole": expected is None})
+        offset = known.offset if known is not None and expected is not None else 0
+        self._remember(sender_id, _Known(tracker, offset + len(events), offset, current=False))
+        self._publish(sender_id, new)
+
+    def _write(self, sender_id: str, serialised: list[str], expected: int | None) -> int:
+        """Appends `serialised` if Redis holds `expected` events; else appends what it lacks."""
+        session = _last_session_start([json.loads(e) for e in serialised])
+        if expected is not None:
+            done, count = self._append(keys=self._keys(sender_id),
+                                       args=[expected, self.record_exp_ms, self.max_events, session, *serialised])
+            if done:
+                return int(count)
+            logger.warning("Conversation %s changed in Redis since this process read it (is the lock store "
+                           "shared by all servers?); appending only the events Redis lacks", sender_id)
+        missing = self._unstored(sender_id, [json.loads(e) for e in serialised])
+        missing_json = [json.dumps(e, ensure_ascii=False) for e in missing]
+        _, count = self._append(keys=self._keys(sender_id),
+                                args=[-1, self.record_exp_ms, self.max_events, _last_session_start(missing),
+                                      *missing_json])
+        return int(count)
+
+    def _publish(self, sender_id: str, events: list[Event]) -> None:
+        """Rasa's `stream_events` diffs against `retrieve`, which here returns the same object."""
+        if self.event_broker is not None:
+            for event in events:
+                self.event_broker.publish({"sender_id": sender_id, **event.as_dict()})
+
+    async def keys(self) -> Iterable[str]:
+        """Conversation ids, found with SCAN (never KEYS)."""
+        start, end = len(self.prefix) + 1, -len("}:meta")
+        try:
+            found = [key.decode()[start:end] for key in self.red.scan_iter(match=f"{self.prefix}{{*}}:meta",
+                                                                           count=1000)]
+            OUTAGE.recovered(self.where)
+            return found
+        except REDIS_ERRORS as error:
+            OUTAGE.failed(self.where, error)
+            return list(self._known)
+
+    def delete(self, sender_id: str) -> int:
+        """Removes a conversation (right to erasure); returns how many keys went. Raises on outage."""
+        self._known.pop(sender_id, None)
+        return int(self.red.delete(*self._keys(sender_id)))
