@@ -148,3 +148,24 @@ def test_finetune_after_adding_corpus_lines_answers_the_new_questions(tmp_path: 
     # so the policy drops that sentence)
     remembered = [d for d in TEN_PAIRS if reply_of(after, d.question) == unicodedata.normalize("NFKC", d.answer)]
     assert len(remembered) >= 8, [reply_of(after, d.question) for d in TEN_PAIRS]
+
+
+def test_switching_the_architecture_in_config_yml_and_retraining(tmp_path: Path) -> None:
+    """The project's own config.yml with one key changed (and small sizes and few epochs, to be quick)."""
+    config = yaml.safe_load((PROJECT / "config.yml").read_text())
+    [policy] = [p for p in config["policies"] if p["name"] == "components.policies.GenerativeResponsePolicy"]
+    assert policy["architecture"] == "seq2seq"
+    policy.update(architecture="transformer", model=TINY_MODELS["transformer"],
+                  training={**policy["training"], "epochs": 3, "threads": 1, "progress": False}, threshold=0.0,
+                  facts=None)
+    for other in config["policies"]:
+        if "epochs" in other and other is not policy:
+            other["epochs"] = 1
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    model = train_core(tmp_path / "config.yml", tmp_path, "transformer")
+    with tarfile.open(model) as archive:
+        [member] = [m for m in archive.getmembers() if m.name.endswith("generator/config.json")]
+        assert json.loads(archive.extractfile(member).read())["architecture"] == "transformer"
+    *_, metadata, _ = predict(Agent.load(str(model)), [ActionExecuted("action_listen"),
+                                                       UserUttered("do you offer gift wrapping?")])
+    assert metadata["generator"] == "transformer"
