@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from components import __version__
 from components.corpus import FORMATS, BuildConfig, CorpusError, build_corpus
+from components.feedback import FeedbackLog, satisfaction, training_pairs
 from components.handoff import HandoffQueue
 
 
@@ -72,6 +74,72 @@ def _resume(args: argparse.Namespace) -> None:
     asyncio.run(_resume_conversation(args.conversation_id, args.endpoints, args.domain))
     queue.mark_resumed(args.conversation_id)
     print(f"Resumed {args.conversation_id}: the bot answers this customer again.")
+
+
+def _feedback_stats(args: argparse.Namespace) -> None:
+    replies = FeedbackLog(args.db).replies()
+    if not replies:
+        print("No feedback yet.")
+        return
+    for by, title in (("intent", "intent"), ("model_id", "model"), ("day", "day")):
+        print(f"\n| {title} | 👍 | ratings | satisfaction |\n|---|---|---|---|")
+        for group, up, total, share in satisfaction(replies, by):
+            print(f"| {group} | {up} | {total} | {share:.0%} |")
+
+
+def _feedback_review(args: argparse.Namespace) -> None:
+    log = FeedbackLog(args.db)
+    for reply_id, approved in [*((r, True) for r in args.approve), *((r, False) for r in args.reject)]:
+        try:
+            log.decide(reply_id, approved)
+        except KeyError as error:
+            raise CommandError(str(error)) from None
+        print(f"{'Approved' if approved else 'Rejected'} the correction of {reply_id}.")
+    if args.approve or args.reject:
+        return
+    pending = [r for r in log.replies() if r.correction and r.review is None]
+    if not pending:
+        print("No corrections wait for review.")
+    for reply in pending:
+        print(f"{reply.reply_id}  {reply.conversation_id}  {reply.rated_at}\n    customer: {reply.user_message}\n"
+              f"    bot:      {reply.bot_reply}\n    proposed: {reply.correction}")
+    if pending:
+        print("\nApprove or reject with `kefu feedback review --approve ID` / `--reject ID`.")
+
+
+def _feedback_export(args: argparse.Namespace) -> None:
+    lines = training_pairs(FeedbackLog(args.db).replies(), per_conversation=args.per_conversation)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    print(f"Wrote {len(lines)} pairs to {args.out}; next: `kefu corpus build` and `rasa train --finetune`.")
+
+
+async def _forget_conversation(conversation_id: str, endpoints: Path) -> int:
+    from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
+    from rasa.core.utils import AvailableEndpoints
+
+    from components.stores import RedisTrackerStore
+
+    if not endpoints.is_file():
+        raise CommandError(f"{endpoints}: no such file; pass --endpoints")
+    store = TrackerStore.create(AvailableEndpoints.read_endpoints(str(endpoints)).tracker_store)
+    if isinstance(store, RedisTrackerStore):
+        return store.delete(conversation_id)
+    if isinstance(store, SQLTrackerStore):
+        with store.session_scope() as session:
+            deleted = session.query(store.SQLEvent).filter(store.SQLEvent.sender_id == conversation_id).delete()
+            session.commit()
+        return deleted
+    raise CommandError(f"{endpoints}: `kefu forget` knows Kefu's Redis store and SQL stores, not "
+                       f"{type(store).__name__}")
+
+
+def _forget(args: argparse.Namespace) -> None:
+    sessions = asyncio.run(_forget_conversation(args.conversation_id, args.endpoints))
+    feedback = FeedbackLog(args.feedback_db).forget(args.conversation_id)
+    handoffs = HandoffQueue(args.handoff_db).forget(args.conversation_id)
+    print(f"Forgot {args.conversation_id}: {sessions} session record(s), {feedback} feedback entr(y/ies), "
+          f"{handoffs} hand-off request(s).")
 
 
 def _build_corpus(args: argparse.Namespace) -> None:
@@ -241,6 +309,41 @@ def build_parser() -> argparse.ArgumentParser:
     handoff_resume.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"))
     handoff_resume.add_argument("--domain", type=Path, default=Path("domain.yml"))
     handoff_resume.set_defaults(run=_resume)
+
+    feedback_file = argparse.ArgumentParser(add_help=False)
+    feedback_file.add_argument(
+        "--db", type=Path, default=None,
+        help="feedback file when REDIS_URL is unset (default: $KEFU_FEEDBACK_DB or .kefu/feedback.db)",
+    )
+    feedback = commands.add_parser("feedback", help="customers' ratings and corrections of generated replies")
+    feedback.set_defaults(run=lambda args: feedback.print_help())
+    feedback_commands = feedback.add_subparsers(metavar="ACTION")
+    feedback_commands.add_parser(
+        "stats", parents=[feedback_file], help="satisfaction per intent, model and day"
+    ).set_defaults(run=_feedback_stats)
+    review = feedback_commands.add_parser(
+        "review", parents=[feedback_file], help="list corrections waiting for review, or approve/reject them"
+    )
+    review.add_argument("--approve", nargs="*", default=[], metavar="REPLY_ID")
+    review.add_argument("--reject", nargs="*", default=[], metavar="REPLY_ID")
+    review.set_defaults(run=_feedback_review)
+    export = feedback_commands.add_parser(
+        "export", parents=[feedback_file],
+        help="write up-voted pairs and approved corrections, PII-masked, as corpus JSONL",
+    )
+    export.add_argument("--out", type=Path, required=True, metavar="FILE")
+    export.add_argument("--per-conversation", type=int, default=3,
+                        help="most pairs taken from one conversation")
+    export.set_defaults(run=_feedback_export)
+
+    forget = commands.add_parser(
+        "forget", help="delete a conversation's events, feedback and hand-off records (right to erasure)"
+    )
+    forget.add_argument("conversation_id", metavar="CONVERSATION_ID")
+    forget.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"))
+    forget.add_argument("--feedback-db", type=Path, default=None)
+    forget.add_argument("--handoff-db", type=Path, default=None)
+    forget.set_defaults(run=_forget)
 
     defaults = BuildConfig()
     corpus = commands.add_parser("corpus", help="build the question-answer corpus")

@@ -106,3 +106,12 @@ class HandoffQueue:
             closed = cursor.rowcount
         connection.close()
         return closed
+
+    def forget(self, conversation_id: str) -> int:
+        """Delete every request of a conversation; returns how many there were."""
+        with self._connect() as connection:
+            deleted = connection.execute(
+                "DELETE FROM handoff_requests WHERE conversation_id = ?", (conversation_id,)
+            ).rowcount
+        connection.close()
+        return deleted

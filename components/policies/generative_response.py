@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -152,6 +153,9 @@ class GenerativeResponsePolicy(Policy):
             "facts": "data/shop_facts.yml",
             # Where the generator runs: auto (cuda, then mps, then cpu) or a device name.
             "device": "auto",
+            # Run after each generated reply, when the domain has it: the custom action that
+            # may ask "Was this helpful?" (actions/feedback.py); null never asks.
+            "feedback_action": "action_ask_feedback",
         }
 
     @classmethod
@@ -289,8 +293,14 @@ class GenerativeResponsePolicy(Policy):
         probabilities = self._default_predictions(domain)
         if GENERATED_REPLY_ACTION not in domain.action_names_or_texts:
             return self._prediction(probabilities)
+        feedback_action = self.config.get("feedback_action")
+        if feedback_action not in domain.action_names_or_texts:
+            feedback_action = None
         if tracker.latest_action_name == GENERATED_REPLY_ACTION:
-            # after its reply the bot waits for the customer
+            # after its reply the bot may ask for feedback, then waits for the customer
+            probabilities[domain.index_for_action(feedback_action or ACTION_LISTEN_NAME)] = 1.0
+            return self._prediction(probabilities)
+        if feedback_action and tracker.latest_action_name == feedback_action:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
         message = tracker.latest_message
@@ -305,5 +315,6 @@ class GenerativeResponsePolicy(Policy):
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
         return self._prediction(
             probabilities, optional_events=[SlotSet(GENERATED_REPLY_SLOT, sent)],
-            action_metadata={"generated_reply": sent, "confidence": round(reply.confidence, 4),
+            action_metadata={"reply_id": uuid.uuid4().hex, "generated_reply": sent,
+                             "confidence": round(reply.confidence, 4),
                              "model_id": self.model_id, "generator": self.generator.architecture})
