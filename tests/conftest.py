@@ -64,11 +64,17 @@ def handoff_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def action_server(tmp_path_factory: pytest.TempPathFactory, handoff_db: Path) -> Iterator[str]:
+def feedback_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("feedback") / "feedback.db"
+
+
+@pytest.fixture(scope="session")
+def action_server(tmp_path_factory: pytest.TempPathFactory, handoff_db: Path, feedback_db: Path) -> Iterator[str]:
     """A real `rasa run actions` process; yields its webhook URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("actions") / "actions.log"
-    env = {**os.environ, "KEFU_HANDOFF_DB": str(handoff_db)}
+    env = {**os.environ, "KEFU_HANDOFF_DB": str(handoff_db), "KEFU_FEEDBACK_DB": str(feedback_db)}
+    env.pop("REDIS_URL", None)  # feedback goes to the SQLite file above
     with log.open("w") as handle:
         process = subprocess.Popen(
             [RASA, "run", "actions", "--actions", "actions", "--port", str(port)],
@@ -113,6 +119,10 @@ class Assistant:
         """Send one user message; returns the texts of the bot's replies."""
         replies = self.loop.run_until_complete(self.agent.handle_text(text, sender_id=sender))
         return [reply.get("text") or "" for reply in replies or []]
+
+    def reply_messages(self, text: str, sender: str) -> list[dict[str, Any]]:
+        """Send one user message; returns the bot's replies as channels get them (with buttons)."""
+        return self.loop.run_until_complete(self.agent.handle_text(text, sender_id=sender)) or []
 
     def parse(self, text: str) -> dict[str, Any]:
         return self.loop.run_until_complete(self.agent.parse_message(text))

@@ -13,11 +13,11 @@ A retrieve reads the counter and the last session's events in one round trip. Tr
 this process read or wrote stay in a small in-process cache; while the counter in Redis
 still matches, a retrieve returns the cached tracker instead of replaying its events.
 
-With `REDIS_URL` unset the class builds Rasa's `SQLTrackerStore` on a SQLite file instead
-(`db`, default `.kefu/sessions.db`), so the bot needs no server. While Redis is unreachable
-nothing is raised into Rasa: writes go to a local spool (`components.stores.spool`) and are
-replayed in order when Redis is back, and `OUTAGE` tells the outage policy to answer
-"temporarily unavailable".
+With `REDIS_URL` unset the class builds a `SQLiteTrackerStore` instead, Rasa's SQL store on a
+SQLite file (`db`, default `.kefu/sessions.db`) that also masks PII, so the bot needs no
+server. While Redis is unreachable nothing is raised into Rasa: writes go to a local spool
+(`components.stores.spool`) and are replayed in order when Redis is back, and `OUTAGE`
+tells the outage policy to answer "temporarily unavailable".
 """
 
 from __future__ import annotations
@@ -116,6 +116,46 @@ def _last_session_start(events: list[dict[str, Any]]) -> int:
                default=-1)
 
 
+def masked_event(data: dict[str, Any], masker: PiiMasker) -> dict[str, Any]:
+    """A copy of a serialised event with user and bot texts, entity values and slot values masked."""
+    data = json.loads(json.dumps(data))  # a deep copy: the tracker's own events stay as they are
+    if isinstance(data.get("text"), str):
+        data["text"] = masker.mask(data["text"])
+    parse_data = data.get("parse_data") or {}
+    if isinstance(parse_data.get("text"), str):
+        parse_data["text"] = masker.mask(parse_data["text"])
+    for entity in [*(parse_data.get("entities") or []), *(data.get("entities") or [])]:
+        if isinstance(entity, dict) and isinstance(entity.get("value"), str):
+            entity["value"] = masker.mask(entity["value"])
+    if data.get("event") == "slot" and isinstance(data.get("value"), str):
+        data["value"] = masker.mask(data["value"])
+    return data
+
+
+class SQLiteTrackerStore(SQLTrackerStore):
+    """Rasa's SQL tracker store on a SQLite file, writing PII-masked events when asked to."""
+
+    def __init__(self, domain: Domain | None, db: str, event_broker: EventBroker | None = None,
+                 mask_pii: bool = False) -> None:
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(domain, dialect="sqlite", db=db, event_broker=event_broker)
+        self.masker = PiiMasker() if mask_pii else None
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        if self.masker is None:
+            await super().save(tracker)
+            return
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            for event in self._additional_events(session, tracker):
+                data = masked_event(event.as_dict(), self.masker)
+                intent = (data.get("parse_data") or {}).get("intent", {}).get("name")
+                session.add(self.SQLEvent(sender_id=tracker.sender_id, type_name=event.type_name,
+                                          timestamp=data.get("timestamp"), intent_name=intent,
+                                          action_name=data.get("name"), data=json.dumps(data)))
+            session.commit()
+
+
 class RedisTrackerStore(TrackerStore):
     """See the module docstring. Configured in endpoints.yml:
 
@@ -137,10 +177,9 @@ class RedisTrackerStore(TrackerStore):
                 **kwargs: Any) -> TrackerStore:
         if kwargs.get("url") or redis_url():
             return super().__new__(cls)
-        sqlite_file = Path(kwargs.get("db") or DEFAULT_SQLITE_FILE)
-        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        sqlite_file = str(kwargs.get("db") or DEFAULT_SQLITE_FILE)
         logger.info("REDIS_URL is not set: conversations are kept in %s", sqlite_file)
-        return SQLTrackerStore(domain, dialect="sqlite", db=str(sqlite_file), event_broker=event_broker)
+        return SQLiteTrackerStore(domain, sqlite_file, event_broker, mask_pii=bool(kwargs.get("mask_pii")))
 
     def __init__(self, domain: Domain | None = None, event_broker: EventBroker | None = None, *,
                  url: str | None = None, key_prefix: str = "kefu", record_exp: float | None = None,
@@ -176,23 +215,8 @@ class RedisTrackerStore(TrackerStore):
     def _serialise(self, event: Event) -> str:
         data = event.as_dict()
         if self.masker is not None:
-            data = self._masked(data)
+            data = masked_event(data, self.masker)
         return json.dumps(data, ensure_ascii=False)
-
-    def _masked(self, data: dict[str, Any]) -> dict[str, Any]:
-        mask = self.masker.mask
-        data = json.loads(json.dumps(data))  # a deep copy: the tracker's own events stay as they are
-        if isinstance(data.get("text"), str):
-            data["text"] = mask(data["text"])
-        parse_data = data.get("parse_data") or {}
-        if isinstance(parse_data.get("text"), str):
-            parse_data["text"] = mask(parse_data["text"])
-        for entity in [*(parse_data.get("entities") or []), *(data.get("entities") or [])]:
-            if isinstance(entity, dict) and isinstance(entity.get("value"), str):
-                entity["value"] = mask(entity["value"])
-        if data.get("event") == "slot" and isinstance(data.get("value"), str):
-            data["value"] = mask(data["value"])
-        return data
 
     def _tracker(self, sender_id: str, events: list[bytes | str]) -> DialogueStateTracker:
         return DialogueStateTracker.from_dict(sender_id, [json.loads(e) for e in events], self.domain.slots)

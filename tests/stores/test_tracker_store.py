@@ -65,8 +65,8 @@ def new_store(redis_server: RedisServer, tmp_path: Path) -> Iterator:
     prefix = f"t{uuid.uuid4().hex[:10]}"
 
     def make(**settings) -> RedisTrackerStore:  # noqa: ANN003 - store settings
-        return RedisTrackerStore(DOMAIN, url=redis_server.url, key_prefix=prefix,
-                                 spool_dir=str(tmp_path / "spool"), **settings)
+        return RedisTrackerStore(DOMAIN, **{"url": redis_server.url, "key_prefix": prefix,
+                                            "spool_dir": str(tmp_path / "spool"), **settings})
 
     yield make
 
@@ -178,15 +178,40 @@ def test_the_cache_serves_a_retrieve_only_while_redis_agrees(new_store) -> None:
 
 def test_pii_is_masked_in_redis(new_store, redis_server: RedisServer) -> None:  # noqa: ANN001
     store = new_store(mask_pii=True)
-    tracker = conversation("private", [
-        UserUttered("my email is jane.doe@example.com", {"name": "provide_email"},
-                    [{"entity": "email", "value": "jane.doe@example.com", "start": 12, "end": 32}]),
-        SlotSet("email", "jane.doe@example.com"), BotUttered("I will write to jane.doe@example.com")])
+    tracker = seeded_pii_conversation("private")
     run(store.save(tracker))
     client = redis_server.client()
     stored = b"".join(b"".join(client.lrange(k, 0, -1)) for k in client.scan_iter(match=f"{store.prefix}*events"))
     assert b"jane.doe@example.com" not in stored and b"[EMAIL]" in stored
     assert tracker.get_slot("email") == "jane.doe@example.com"  # the running conversation keeps the value
+
+
+def seeded_pii_conversation(sender: str) -> DialogueStateTracker:
+    return conversation(sender, [
+        UserUttered("my email is jane.doe@example.com", {"name": "provide_email"},
+                    [{"entity": "email", "value": "jane.doe@example.com", "start": 12, "end": 32}]),
+        SlotSet("email", "jane.doe@example.com"), BotUttered("I will write to jane.doe@example.com")])
+
+
+def test_pii_is_masked_in_the_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    store = RedisTrackerStore(DOMAIN, db=str(tmp_path / "sessions.db"), mask_pii=True)
+    run(store.save(seeded_pii_conversation("private")))
+    raw = (tmp_path / "sessions.db").read_bytes()
+    assert b"jane.doe@example.com" not in raw and b"[EMAIL]" in raw
+    assert run(store.retrieve("private")).get_slot("email") == "[EMAIL]"
+
+
+def test_acl_user_and_password_from_the_url(new_store, redis_server: RedisServer) -> None:  # noqa: ANN001
+    user = f"kefu{uuid.uuid4().hex[:6]}"
+    redis_server.client().acl_setuser(user, enabled=True, passwords=["+s3cret"], keys=["*"], commands=["+@all"])
+    try:
+        url = redis_server.url.replace("redis://", f"redis://{user}:s3cret@")
+        store = new_store(url=url)
+        run(store.save(conversation("acl", [ActionExecuted("action_listen")])))
+        assert run(store.retrieve("acl")) is not None and "s3cret" not in store.where
+    finally:
+        redis_server.client().acl_deluser(user)
 
 
 def test_with_redis_down_nothing_raises_and_the_spool_is_replayed_in_order(
@@ -221,7 +246,7 @@ def test_with_redis_down_nothing_raises_and_the_spool_is_replayed_in_order(
 def test_without_redis_url_the_store_is_a_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
     store = RedisTrackerStore(DOMAIN, db=str(tmp_path / "kefu" / "sessions.db"))
-    assert isinstance(store, SQLTrackerStore)
+    assert isinstance(store, SQLTrackerStore)  # Rasa's, on the SQLite file
     run(store.save(conversation("local", [ActionExecuted("action_listen"), UserUttered("hi", {"name": "greet"})])))
     reopened = RedisTrackerStore(DOMAIN, db=str(tmp_path / "kefu" / "sessions.db"))
     assert run(reopened.retrieve("local")).latest_message.text == "hi"

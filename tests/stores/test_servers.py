@@ -1,0 +1,116 @@
+"""Real `rasa run` servers with the project's endpoints.yml: two processes sharing Redis keep
+one conversation whole, and without Redis a restarted server continues the conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+
+from components.stores import RedisTrackerStore
+from tests.conftest import PROJECT, RASA, RedisServer, free_port
+from tests.stores.test_assistant_on_redis import project_endpoints
+
+
+class RasaServer:
+    """`rasa run` with the REST channel on a free port."""
+
+    def __init__(self, model: Path, endpoints: Path, log: Path, redis_url: str | None) -> None:
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        if redis_url:
+            env["REDIS_URL"] = redis_url
+        self.log = log
+        with log.open("w") as handle:
+            self.process = subprocess.Popen(
+                [RASA, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(self.port)],
+                cwd=PROJECT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+    def wait(self) -> RasaServer:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2)
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"rasa run did not start:\n{self.log.read_text()[-3000:]}")
+                time.sleep(1)
+
+    def say(self, sender: str, text: str) -> list[dict]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/webhooks/rest/webhook",
+                                         data=json.dumps({"sender": sender, "message": text}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture()
+def servers(trained_model: Path, action_server: str, tmp_path: Path) -> Iterator:
+    started: list[RasaServer] = []
+
+    def start(count: int, redis_url: str | None, endpoints: Path | None = None) -> list[RasaServer]:
+        endpoints = endpoints or project_endpoints(tmp_path, action_server)
+        new = [RasaServer(trained_model, endpoints, tmp_path / f"rasa-{len(started) + n}.log", redis_url)
+               for n in range(count)]
+        started.extend(new)
+        return [server.wait() for server in new]
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.stop()
+
+
+def test_two_servers_sharing_redis_keep_one_conversation_in_order(servers, redis_server: RedisServer,  # noqa: ANN001
+                                                                  tmp_path: Path) -> None:
+    first, second = servers(2, redis_server.url)
+    sender = f"two-servers-{uuid.uuid4().hex}"
+    messages = ["hi", "how long does standard delivery take?", "which payment methods can I use?",
+                "can I return these shoes?", "thanks"]
+    for number, text in enumerate(messages):
+        assert (first if number % 2 == 0 else second).say(sender, text)
+    with ThreadPoolExecutor(2) as pool:  # two messages at once, one per server: the Redis lock serialises them
+        together = ["is this an automated assistant?", "bye"]
+        list(pool.map(lambda pair: pair[0].say(sender, pair[1]), [(first, together[0]), (second, together[1])]))
+    settings = yaml.safe_load((tmp_path / "endpoints.yml").read_text())["tracker_store"]
+    store = RedisTrackerStore(Domain.load(str(PROJECT / "domain.yml")), url=redis_server.url,
+                              key_prefix=settings["key_prefix"], spool_dir=str(tmp_path / "spool"))
+    tracker = asyncio.run(store.retrieve_full_tracker(sender))
+    texts = [e.text for e in tracker.events if isinstance(e, UserUttered)]
+    assert texts[:len(messages)] == messages and sorted(texts[len(messages):]) == sorted(together)
+    kinds = ["user" if isinstance(e, UserUttered) else "action" for e in tracker.events
+             if isinstance(e, UserUttered | ActionExecuted)]
+    # every message is answered before the next is read: no two user turns without an action between
+    assert all(not (a == b == "user") for a, b in zip(kinds, kinds[1:], strict=False))
+    assert [e.action_name for e in tracker.events if isinstance(e, ActionExecuted)].count("action_session_start") == 1
+
+
+def test_without_redis_a_restarted_server_continues_the_conversation(servers, tmp_path: Path) -> None:  # noqa: ANN001
+    [server] = servers(1, None)
+    sender = f"restart-{uuid.uuid4().hex}"
+    assert server.say(sender, "hi")
+    server.stop()
+    [server] = servers(1, None, tmp_path / "endpoints.yml")
+    assert server.say(sender, "which payment methods can I use?")
+    store = SQLTrackerStore(Domain.load(str(PROJECT / "domain.yml")), dialect="sqlite",
+                            db=str(tmp_path / "sessions.db"))
+    tracker = asyncio.run(store.retrieve(sender))
+    assert [e.text for e in tracker.events if isinstance(e, UserUttered)] == ["hi", "which payment methods can I use?"]
