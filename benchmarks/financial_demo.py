@@ -32,7 +32,8 @@ BOT = ROOT.parent / "shared" / "datasets" / "rasa_bots" / "financial-demo"
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work" / "financial_demo"  # models and logs, kept for a look after a failure
 RASA = str(Path(sys.executable).parent / "rasa")
-ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+# No training cache: each config trains from scratch, so the training times compare.
+ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "RASA_MAX_CACHE_SIZE": "0"}
 UNAVAILABLE = {"SpacyNLP", "SpacyEntityExtractor", "DucklingEntityExtractor"}
 
 KEFU_FEATURIZER = {"name": "components.featurizers.WordEmbeddingFeaturizer", "source": "train", "pooling": "sif"}

@@ -21,7 +21,7 @@ from tests.generator.conftest import TEN_PAIRS, TINY_MODELS
 from tests.policies.test_generative_response import reply_of, train_core
 
 QUESTION = "I need to switch my account to a new email"
-CORRECTION = "Open Your account > Profile > Email and confirm the new address from the message we send."
+CORRECTION = "Change it under Your account > Profile > Email."
 
 
 def tiny_generator_config(folder: Path, corpus: Path) -> Path:

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from rasa.core.agent import Agent, load_agent
 from rasa.core.lock_store import InMemoryLockStore
-from rasa.core.tracker_store import SQLTrackerStore
 from rasa.core.utils import AvailableEndpoints
 from rasa.shared.core.events import UserUttered
 
 from components.stores import RedisLockStore, RedisTrackerStore
 from components.stores.connection import OUTAGE
+from components.stores.tracker_store import SQLiteTrackerStore
 from tests.conftest import PROJECT, Assistant, RedisServer
 
 UNAVAILABLE = "briefly unavailable"
@@ -66,10 +66,11 @@ def test_with_redis_url_the_running_agent_uses_kefus_redis_stores(on_redis: Assi
     assert type(on_redis.agent.lock_store) is RedisLockStore and on_redis.agent.lock_store.red is not None
 
 
-def test_without_redis_url_it_uses_a_sqlite_file(trained_model: Path, action_server: str, tmp_path: Path) -> None:
-    assert "REDIS_URL" not in os.environ
+def test_without_redis_url_it_uses_a_sqlite_file(trained_model: Path, action_server: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
     assistant = load(trained_model, project_endpoints(tmp_path, action_server))
-    assert type(inner_store(assistant.agent)) is SQLTrackerStore
+    assert type(inner_store(assistant.agent)) is SQLiteTrackerStore
     assert type(assistant.agent.lock_store.memory) is InMemoryLockStore and assistant.agent.lock_store.red is None
     assistant.say("hello", "local-customer")
     assert (tmp_path / "sessions.db").stat().st_size > 0
