@@ -94,8 +94,10 @@ async def run(url: str, port: int) -> dict[str, dict[str, dict[str, float]]]:
         "stock": lambda: StockRedisTrackerStore(DOMAIN, host="127.0.0.1", port=port, db=0, key_prefix="stock"),
         "kefu": lambda: RedisTrackerStore(DOMAIN, url=url, key_prefix="kefu", spool_dir=tempfile.mkdtemp()),
     }
-    return {name: {str(length): await measure(factory, length, name) for length in LENGTHS}
-            for name, factory in stores.items()}
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, factory in stores.items():
+        results[name] = {str(length): await measure(factory, length, name) for length in LENGTHS}
+    return results
 
 
 def main() -> None:
@@ -108,7 +110,7 @@ def main() -> None:
             results = asyncio.run(run(server.url, server.port))
         finally:
             server.stop()
-    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2].removeprefix("v=")
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit, "repeats": REPEATS,
             "redis": version, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                                          f"Python {platform.python_version()}"}
