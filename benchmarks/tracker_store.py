@@ -110,7 +110,8 @@ def main() -> None:
             results = asyncio.run(run(server.url, server.port))
         finally:
             server.stop()
-    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2].removeprefix("v=")
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    version = version.removeprefix("v=")
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit, "repeats": REPEATS,
             "redis": version, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                                          f"Python {platform.python_version()}"}
