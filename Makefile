@@ -15,7 +15,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install train chat serve test lint corpus clean
+.PHONY: install train chat serve api-secret test lint corpus clean
 
 install: $(STAMP)
 
@@ -53,8 +53,22 @@ endef
 chat: train
 	@$(call with_action_server,$(BIN)/rasa shell --model models --endpoints endpoints.yml --conversation-id $(CONVERSATION_ID))
 
-serve: train
-	@$(call with_action_server,$(BIN)/rasa run --enable-api --model models --endpoints endpoints.yml --credentials credentials.yml $${KEFU_API_TOKEN:+--auth-token "$$KEFU_API_TOKEN"})
+# Rasa's HTTP API can read and change every conversation: never serve it without a secret.
+api-secret:
+	@if [ -z "$$KEFU_JWT_SECRET" ] && [ -z "$$KEFU_API_TOKEN" ]; then \
+		echo "make serve enables Rasa's HTTP API, which needs a secret. Set one of:"; \
+		echo "  export KEFU_JWT_SECRET=\$$(openssl rand -hex 32)  # recommended: clients send 'Authorization: Bearer <JWT>'"; \
+		echo "  export KEFU_API_TOKEN=\$$(openssl rand -hex 32)   # clients send ?token=..., which lands in access logs"; \
+		exit 1; \
+	fi
+
+# The chat page is at http://localhost:5005/webhooks/webchat/. KEFU_CORS_ORIGINS (space-separated)
+# lets pages on other origins call the bot; unset, only the bot's own origin can.
+serve: api-secret train
+	@$(call with_action_server,$(BIN)/rasa run --enable-api --model models --endpoints endpoints.yml --credentials credentials.yml \
+		$${KEFU_API_TOKEN:+--auth-token "$$KEFU_API_TOKEN"} \
+		$${KEFU_JWT_SECRET:+--jwt-secret "$$KEFU_JWT_SECRET" --jwt-method HS256} \
+		$${KEFU_CORS_ORIGINS:+--cors $$KEFU_CORS_ORIGINS})
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -51,6 +51,8 @@ class ActionAskFeedback(Action):
         return "action_ask_feedback"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if tracker.get_latest_input_channel() == "webchat":
+            return []  # the chat page puts 👍/👎 under every generated reply itself
         every = int(os.environ.get(ASK_EVERY_ENV) or 1)
         replies = generated_replies(tracker)
         if every <= 0 or not replies or len(replies) % every:

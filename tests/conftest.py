@@ -8,6 +8,7 @@ path of an already trained model to skip training while iterating locally.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -189,3 +190,49 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+class RasaServer:
+    """`rasa run` on a free port (kept across restarts), with the REST channel unless
+    `extra_args` name other credentials."""
+
+    def __init__(self, model: Path, endpoints: Path, log: Path, redis_url: str | None = None,
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [RASA, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(self.port),
+                        *extra_args]
+        self.env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | (env or {})
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RasaServer:
+        with self.log.open("a") as handle:
+            self.process = subprocess.Popen(self.command, cwd=PROJECT, env=self.env, stdout=handle,
+                                            stderr=subprocess.STDOUT)
+        return self
+
+    def wait(self) -> RasaServer:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/", timeout=2)
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"rasa run did not start:\n{self.log.read_text()[-3000:]}")
+                time.sleep(1)
+
+    def say(self, sender: str, text: str, channel: str = "rest") -> list[dict]:
+        request = urllib.request.Request(f"{self.url}/webhooks/{channel}/webhook",
+                                         data=json.dumps({"sender": sender, "message": text}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)

@@ -4,11 +4,6 @@ one conversation whole, and without Redis a restarted server continues the conve
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,45 +16,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 
 from components.stores import RedisTrackerStore
-from tests.conftest import PROJECT, RASA, RedisServer, free_port
+from tests.conftest import PROJECT, RasaServer, RedisServer
 from tests.stores.test_assistant_on_redis import project_endpoints
-
-
-class RasaServer:
-    """`rasa run` with the REST channel on a free port."""
-
-    def __init__(self, model: Path, endpoints: Path, log: Path, redis_url: str | None) -> None:
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        if redis_url:
-            env["REDIS_URL"] = redis_url
-        self.log = log
-        with log.open("w") as handle:
-            self.process = subprocess.Popen(
-                [RASA, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(self.port)],
-                cwd=PROJECT, env=env, stdout=handle, stderr=subprocess.STDOUT)
-
-    def wait(self) -> RasaServer:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2)
-                return self
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"rasa run did not start:\n{self.log.read_text()[-3000:]}")
-                time.sleep(1)
-
-    def say(self, sender: str, text: str) -> list[dict]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/webhooks/rest/webhook",
-                                         data=json.dumps({"sender": sender, "message": text}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
 
 
 @pytest.fixture()
@@ -68,7 +26,7 @@ def servers(trained_model: Path, action_server: str, tmp_path: Path) -> Iterator
 
     def start(count: int, redis_url: str | None, endpoints: Path | None = None) -> list[RasaServer]:
         endpoints = endpoints or project_endpoints(tmp_path, action_server)
-        new = [RasaServer(trained_model, endpoints, tmp_path / f"rasa-{len(started) + n}.log", redis_url)
+        new = [RasaServer(trained_model, endpoints, tmp_path / f"rasa-{len(started) + n}.log", redis_url).start()
                for n in range(count)]
         started.extend(new)
         return [server.wait() for server in new]

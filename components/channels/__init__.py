@@ -1,0 +1,18 @@
+"""Input channels: the web chat page and the Slack wrapper (imported on first use: Rasa is slow
+to import)."""
+
+from typing import Any
+
+__all__ = ["SlackInput", "WebChatInput"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WebChatInput":
+        from components.channels.webchat import WebChatInput
+
+        return WebChatInput
+    if name == "SlackInput":
+        from components.channels.slack import SlackInput
+
+        return SlackInput
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
