@@ -1,7 +1,7 @@
 """The chat page in a real browser: Debian's chromium, headless, driven by Selenium through
 chromedriver, on a phone-sized window. One conversation, in order: a question and its reply,
 a quick reply, 👎 on a generated answer (stored as feedback), HTML in texts shown as text,
-and a server restart the page rides out. The screenshot is kept as a test artifact."""
+and a server restart the page rides out. Screenshots go to .kefu/test-artifacts/."""
 
 from __future__ import annotations
 
@@ -85,6 +85,8 @@ def test_a_conversation_in_the_browser(browser: WebDriver, web_bot: RasaServer, 
     count = len(wait_for_bot(browser, 3))
     thumbs_down = browser.find_elements(By.CSS_SELECTOR, ".message.bot .rating button[data-rating='down']")
     assert thumbs_down, bubbles(browser, "bot")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "webchat.png"))  # the README's picture
     thumbs_down[-1].click()
     assert "right answer" in wait_for_bot(browser, count + 1)[-1]
     assert [r.rating for r in FeedbackLog(feedback_db).replies() if r.conversation_id == sender] == ["down"]
@@ -118,5 +120,4 @@ def test_a_conversation_in_the_browser(browser: WebDriver, web_bot: RasaServer, 
     WebDriverWait(browser, 30).until(lambda d: "which payment methods can I use?" in bubbles(d, "user"))
     assert "hello" in bubbles(browser, "user")  # the same conversation, before and after the restart
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS / "webchat.png"))
+    browser.save_screenshot(str(ARTIFACTS / "webchat-after-restart.png"))

@@ -63,8 +63,10 @@ def answer_for(topic: str, chinese: bool) -> str:
 
 
 def last_bot_action(assistant: Assistant, sender: str) -> ActionExecuted:
+    """The action that answered: the generated reply, not the feedback question after it."""
     tracker = assistant.loop.run_until_complete(assistant.agent.tracker_store.retrieve(sender))
-    actions = [e for e in tracker.events if isinstance(e, ActionExecuted) and e.action_name != "action_listen"]
+    actions = [e for e in tracker.events if isinstance(e, ActionExecuted)
+               and e.action_name not in ("action_listen", "action_ask_feedback")]
     return actions[-1]
 
 
@@ -82,8 +84,9 @@ def test_uncovered_questions_get_generated_answers(assistant: Assistant) -> None
     outcomes = {}
     for question, topic in PARAPHRASES:
         sender = f"generated-{uuid.uuid4().hex}"
-        reply = " ".join(assistant.say(question, sender))
+        replies = assistant.say(question, sender)
         action = last_bot_action(assistant, sender)
+        reply = replies[0] if action.action_name == GENERATED else " ".join(replies)
         outcomes[question] = (action.action_name, reply)
         if action.action_name != GENERATED:
             continue

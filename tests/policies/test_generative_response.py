@@ -21,7 +21,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from tests.conftest import PROJECT, RASA, run_command
 from tests.generator.conftest import TEN_PAIRS, TINY_MODELS
 
-POLICY_NODE = "run_components.policies.GenerativeResponsePolicy1"
+POLICY_NODE_PREFIX = "run_components.policies.GenerativeResponsePolicy"
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +47,11 @@ def agent(core_model: Path) -> Agent:
 
 def predict(agent: Agent, events: list) -> tuple[str, float, list, dict | None, PolicyPrediction]:
     """The policy's own prediction (not the ensemble's) for a conversation of `events`."""
+    [node] = [n for n in agent.processor.model_metadata.predict_schema.nodes if n.startswith(POLICY_NODE_PREFIX)]
     tracker = DialogueStateTracker.from_events("policy-test", [ActionExecuted("action_session_start"),
                                                                SessionStarted(), *events], slots=agent.domain.slots)
     prediction = agent.processor.graph_runner.run(inputs={PLACEHOLDER_TRACKER: tracker},
-                                                  targets=[POLICY_NODE])[POLICY_NODE]
+                                                  targets=[node])[node]
     action = agent.domain.action_names_or_texts[prediction.max_confidence_index]
     return action, prediction.max_confidence, prediction.optional_events, prediction.action_metadata, prediction
 
@@ -74,10 +75,13 @@ def test_a_user_turn_gets_a_generated_reply_through_optional_events(agent: Agent
     assert metadata["model_id"] and metadata["generator"] == "seq2seq"
 
 
-def test_after_its_reply_the_bot_listens_and_without_a_user_turn_it_stays_silent(agent: Agent) -> None:
-    action, confidence, *_ = predict(agent, [ActionExecuted("action_listen"), UserUttered("hello there"),
-                                             ActionExecuted("utter_generated_reply")])
-    assert (action, confidence) == ("action_listen", 1.0)
+def test_after_its_reply_the_bot_may_ask_for_feedback_then_listens(agent: Agent) -> None:
+    turn = [ActionExecuted("action_listen"), UserUttered("hello there"), ActionExecuted("utter_generated_reply")]
+    assert predict(agent, turn)[:2] == ("action_ask_feedback", 1.0)
+    assert predict(agent, [*turn, ActionExecuted("action_ask_feedback")])[:2] == ("action_listen", 1.0)
+
+
+def test_without_a_user_turn_it_stays_silent(agent: Agent) -> None:
     _, confidence, optional_events, *_ = predict(agent, [ActionExecuted("action_listen"), UserUttered("hi"),
                                                          ActionExecuted("utter_greet")])
     assert confidence == 0.0 and not optional_events
