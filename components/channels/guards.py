@@ -28,7 +28,7 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from components.stores.connection import REDIS_ERRORS, connect, redis_url
+from components.stores.connection import OUTAGE, REDIS_ERRORS, connect, redis_url
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +65,14 @@ class RateLimiter:
 
     def allow(self, sender: str) -> bool:
         window = int(time.time() // self.window_seconds)
-        if self.red is not None:
+        if self.red is not None and OUTAGE.should_try():
             key = f"kefu:rate:{{{sender}}}:{window}"
             try:
                 with self.red.pipeline() as pipe:
                     count, _ = pipe.incr(key).expire(key, 2 * self.window_seconds).execute()
                 return int(count) <= self.per_window
-            except REDIS_ERRORS:
-                pass  # Redis is down: count in process until it is back
+            except REDIS_ERRORS as error:  # Redis is down: count in process until it is back
+                OUTAGE.failed("the rate limiter's Redis", error)
         for stale in [k for k in self.local if k[1] < window]:
             del self.local[stale]
         self.local[(sender, window)] += 1

@@ -269,9 +269,12 @@ class RedisTrackerStore(TrackerStore):
         if count == 0:
             return None
         offset = max(session, head)
-        if len(reply) == 3 and known is not None and known.offset == offset:
-            self._known.move_to_end(sender_id)
-            return known.tracker
+        if len(reply) == 3:
+            if known is not None and known.offset == offset:
+                self._known.move_to_end(sender_id)
+                return known.tracker
+            # current, but a new session began since: read the last session's events
+            reply = self._read(keys=self._keys(sender_id), args=[-1, "session"])
         tracker = self._tracker(sender_id, reply[3])
         self._remember(sender_id, _Known(tracker, count, offset))
         return tracker

@@ -116,6 +116,8 @@ def test_retrieve_returns_the_last_session_and_the_full_tracker_all_of_them(new_
     run(store.save(tracker))
     fresh = new_store()
     assert [e.as_dict() for e in run(fresh.retrieve("two-sessions")).events] == [e.as_dict() for e in second]
+    # the store that wrote both sessions has the whole tracker cached; it too returns the last one
+    assert [e.as_dict() for e in run(store.retrieve("two-sessions")).events] == [e.as_dict() for e in second]
     assert len(run(fresh.retrieve_full_tracker("two-sessions")).events) == len(first) + len(second)
     assert run(fresh.retrieve("never-seen")) is None
 
