@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +132,14 @@ def test_finetuning_continues_the_same_vector_space(tmp_path: Path) -> None:
 
 def tokenised_training_data(examples: list[tuple[str, str]]) -> TrainingData:
     return TrainingData(tokenised(examples))
+
+
+def test_training_gives_the_same_vectors_in_every_process() -> None:
+    """Word vectors are reproducible across processes, whatever Python's string-hash salt."""
+    script = ("import hashlib, sys; from components.word_vectors import TrainingSettings, train_word_vectors; "
+              "sentences = [s.split() for s in ['where is my order', 'my order is late', 'refund my order']] * 20; "
+              "vectors = train_word_vectors(sentences, TrainingSettings(dimensions=16, epochs=3, min_count=1)); "
+              "print(hashlib.sha256(vectors.vectors.tobytes()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed},
+                              capture_output=True, text=True, check=True).stdout for seed in ("1", "2")}
+    assert len(digests) == 1
