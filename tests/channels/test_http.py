@@ -174,3 +174,10 @@ def test_the_web_chat_marks_generated_replies_and_keeps_the_history(web_bot: Ras
     messages = json.loads(history)
     assert messages[0] == {"from": "user", "text": "I need to switch my account to a new email"}
     assert {"from": "bot", "text": next(r["text"] for r in replies if r.get("reply_id"))} in messages
+
+
+def test_browsers_on_other_origins_get_no_cors_permission_by_default(web_bot: RasaServer) -> None:
+    request = urllib.request.Request(f"{web_bot.url}/webhooks/webchat/history?sender=x",
+                                     headers={"Origin": "https://evil.example"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers.get("Access-Control-Allow-Origin") is None
