@@ -71,9 +71,9 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
               [{"name": "WhitespaceTokenizer"}, word_embedding, diet("c", transformer=False)]),
         "d": ("PretrainedEncoderFeaturizer (MiniLM, frozen), DIET without transformer layers",
               [{"name": "WhitespaceTokenizer"}, encoder, diet("d", transformer=False)]),
-        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 4 epochs, lr 1e-4, batch 32), "
+        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 6 epochs, lr 1e-4, batch 32), "
                  "DIET without transformer layers",
-                 [{"name": "WhitespaceTokenizer"}, {**encoder, "finetune": True, "finetune_epochs": 4,
+                 [{"name": "WhitespaceTokenizer"}, {**encoder, "finetune": True, "finetune_epochs": 6,
                                                     "finetune_learning_rate": 1e-4, "finetune_batch_size": 32},
                   diet("d-ft", transformer=False)]),
         "e": ("Rasa LanguageModelFeaturizer (bert, MiniLM weights), DIET without transformer layers",
