@@ -30,7 +30,6 @@ from components.text import PiiMasker, detect_language
 DEFAULT_FEEDBACK_DB = ".kefu/feedback.db"
 FEEDBACK_DB_ENV = "KEFU_FEEDBACK_DB"
 STREAM_KEY = "kefu:feedback"
-KINDS = ("rating", "correction", "review")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback_entries (

@@ -27,12 +27,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from components.channels.guards import GuardSettings, install_guards
+from components.policies.generative_response import GENERATED_REPLY_ACTION
 
 logger = logging.getLogger(__name__)
 
 PAGE_FOLDER = Path(__file__).resolve().parent / "webchat"
 PAGE_FILES = {"chat.js": "text/javascript", "chat.css": "text/css"}
-GENERATED_REPLY_ACTION = "utter_generated_reply"
 
 
 class WebChatInput(InputChannel):

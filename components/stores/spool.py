@@ -2,8 +2,8 @@
 
 One append-only JSON-lines file per process (`<name>-<host>-<pid>.jsonl`), flushed and
 fsynced per record, so a crash loses nothing. A process claims a file before replaying it by
-renaming it, so files left by a process that died are replayed exactly once by whichever
-process gets there first.
+renaming it, so files left by a process that died are replayed exactly once, by the first
+process started after it that reaches Redis.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ class Spool:
         self.folder = Path(folder)
         self.name = name
         self.path = self.folder / f"{name}-{socket.gethostname()}-{os.getpid()}.jsonl"
+        # The disk is looked at once, for files a process that died left behind; after that
+        # the flag follows this process's own appends and replays (no I/O per message).
+        self._pending = self.folder.is_dir() and any(self._files())
 
     def append(self, record: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -33,10 +36,11 @@ class Spool:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        self._pending = True
 
     def pending(self) -> bool:
-        """Whether this process, or one that died, left records to replay."""
-        return self.folder.is_dir() and any(self._files())
+        """Whether records wait to be replayed: this process's, or those of one that died before it started."""
+        return self._pending
 
     def _files(self) -> Iterator[Path]:
         yield from sorted(self.folder.glob(f"{self.name}-*.jsonl"))
@@ -72,6 +76,7 @@ class Spool:
                     raise
                 written += 1
             claimed.unlink()
+        self._pending = False
         if written:
             logger.info("Replayed %d spooled write(s) from %s", written, self.folder)
         return written

@@ -100,9 +100,10 @@ class _Known:
     offset: int
     current: bool = True
 
-    def holds(self, tracker: DialogueStateTracker) -> bool:
-        """Whether `tracker` is this one, unchanged since it was read or saved."""
-        return self.tracker is tracker and len(tracker.events) == self.count - self.offset
+    def unchanged(self) -> bool:
+        """Whether the tracker has no events beyond those read or saved (Rasa may have added
+        some and then failed before saving)."""
+        return len(self.tracker.events) == self.count - self.offset
 
 
 def _event_key(event: dict[str, Any]) -> tuple[str, float]:
@@ -258,7 +259,7 @@ class RedisTrackerStore(TrackerStore):
         known = self._known.get(sender_id)
         if not self._redis_ready():
             return self._while_down(sender_id, known)
-        cached = known.count if known and known.current and known.holds(known.tracker) else -1
+        cached = known.count if known and known.current and known.unchanged() else -1
         try:
             reply = self._read(keys=self._keys(sender_id), args=[cached, "session"])
         except REDIS_ERRORS as error:
@@ -295,7 +296,7 @@ class RedisTrackerStore(TrackerStore):
 
         Returning None would make Rasa start a new session, which would split the
         conversation once the spool is replayed. The stand-in's first event is not stored."""
-        if known is not None and known.holds(known.tracker):
+        if known is not None and known.unchanged():
             return known.tracker
         tracker = self.init_tracker(sender_id)
         tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
