@@ -64,6 +64,8 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
 
     word_embedding = {"name": "components.featurizers.WordEmbeddingFeaturizer", "pooling": "sif"}
     encoder = {"name": "components.featurizers.PretrainedEncoderFeaturizer", "model_path": minilm()}
+    fine_tuned = {**encoder, "finetune": True, "finetune_epochs": 6, "finetune_learning_rate": 1e-4,
+                  "finetune_batch_size": 32}
     return {
         "a": ("stock default pipeline, DIET", [*STOCK_FEATURIZERS, diet("a")]),
         "b": ("stock + WordEmbeddingFeaturizer (source: train)", [*STOCK_FEATURIZERS, word_embedding, diet("b")]),
@@ -73,9 +75,13 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
               [{"name": "WhitespaceTokenizer"}, encoder, diet("d", transformer=False)]),
         "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 6 epochs, lr 1e-4, batch 32), "
                  "DIET without transformer layers",
-                 [{"name": "WhitespaceTokenizer"}, {**encoder, "finetune": True, "finetune_epochs": 6,
-                                                    "finetune_learning_rate": 1e-4, "finetune_batch_size": 32},
-                  diet("d-ft", transformer=False)]),
+                 [{"name": "WhitespaceTokenizer"}, fine_tuned, diet("d-ft", transformer=False)]),
+        # The tuned encoder next to stock sparse word and character n-gram counts: DIET sees two
+        # views of each message, which helps on rare spellings the encoder splits badly.
+        "d-ft-sparse": ("d-ft plus stock word and char n-gram CountVectorsFeaturizer, DIET without "
+                        "transformer layers",
+                        [{"name": "WhitespaceTokenizer"}, *STOCK_FEATURIZERS[3:], fine_tuned,
+                         diet("d-ft-sparse", transformer=False)]),
         "e": ("Rasa LanguageModelFeaturizer (bert, MiniLM weights), DIET without transformer layers",
               [{"name": "WhitespaceTokenizer"},
                {"name": "LanguageModelFeaturizer", "model_name": "bert", "model_weights": minilm()},
