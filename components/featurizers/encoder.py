@@ -42,6 +42,10 @@ class FinetuneSettings:
     # The classification head starts from random weights, so it learns this many times faster.
     head_learning_rate_factor: float = 20.0
     warmup_fraction: float = 0.1
+    # The sub-word embedding table is half of a small encoder's weights: kept as pretrained, words
+    # the intents never show keep their meaning, and each step updates half as many weights.
+    freeze_embeddings: bool = True
+    label_smoothing: float = 0.1
 
 
 class WordEncoder:
@@ -106,8 +110,11 @@ class WordEncoder:
         names = sorted(set(labels))
         targets = torch.tensor([names.index(label) for label in labels])
         head = torch.nn.Linear(self.dimensions, len(names)).to(self.device)
+        embeddings = self.model.get_input_embeddings()
+        embeddings.requires_grad_(not settings.freeze_embeddings)
+        tuned = [p for p in self.model.parameters() if p.requires_grad]
         optimiser = torch.optim.AdamW([
-            {"params": self.model.parameters(), "lr": settings.learning_rate},
+            {"params": tuned, "lr": settings.learning_rate},
             {"params": head.parameters(), "lr": settings.learning_rate * settings.head_learning_rate_factor},
         ])
         batches = length_buckets([len(" ".join(words)) for words in sentences], settings.batch_size)
@@ -125,16 +132,17 @@ class WordEncoder:
                 hidden = self.model(**batch).last_hidden_state
                 logits = head(self._sentence(hidden, batch["attention_mask"]))
                 expected = targets[indices].to(self.device)
-                loss = torch.nn.functional.cross_entropy(logits, expected)
+                loss = torch.nn.functional.cross_entropy(logits, expected, label_smoothing=settings.label_smoothing)
                 optimiser.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(tuned, 1.0)
                 optimiser.step()
                 schedule.step()
                 correct += int((logits.argmax(-1) == expected).sum())
                 seen += len(indices)
             logger.info("Encoder fine-tuning epoch %d/%d: training accuracy %.3f, %.0f s",
                         epoch + 1, settings.epochs, correct / max(seen, 1), time.monotonic() - started)
+        embeddings.requires_grad_(True)
         self.model.eval()
 
     def save(self, folder: Path) -> None:

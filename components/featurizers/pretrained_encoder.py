@@ -52,6 +52,10 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             "finetune_epochs": tuning.epochs,
             "finetune_learning_rate": tuning.learning_rate,
             "finetune_batch_size": tuning.batch_size,
+            # Keep the sub-word embedding table as pretrained while tuning the layers above it.
+            "finetune_freeze_embeddings": tuning.freeze_embeddings,
+            # Cross-entropy label smoothing of the intent head.
+            "finetune_label_smoothing": tuning.label_smoothing,
             "seed": tuning.seed,
         }
 
@@ -106,8 +110,11 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             if self._config["finetune"]:
                 examples = [m for m in training_data.intent_examples if m.get(TOKENS_NAMES["text"])]
                 sentences = [[t.text for t in m.get(TOKENS_NAMES["text"])] for m in examples]
-                settings = FinetuneSettings(self._config["finetune_epochs"], self._config["finetune_learning_rate"],
-                                            self._config["finetune_batch_size"], self._config["seed"])
+                settings = FinetuneSettings(
+                    epochs=self._config["finetune_epochs"], learning_rate=self._config["finetune_learning_rate"],
+                    batch_size=self._config["finetune_batch_size"], seed=self._config["seed"],
+                    freeze_embeddings=self._config["finetune_freeze_embeddings"],
+                    label_smoothing=self._config["finetune_label_smoothing"])
                 self.encoder.finetune(sentences, [m.get(INTENT) for m in examples], settings)
                 self.encoder.save(folder)
             (folder / STATE_FILE).write_text(json.dumps({"tuned": bool(self._config["finetune"])}))

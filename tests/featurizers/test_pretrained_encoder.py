@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from components.featurizers import PretrainedEncoderFeaturizer
-from components.featurizers.encoder import EncoderError
+from components.featurizers.encoder import EncoderError, FinetuneSettings, WordEncoder
 from tests.featurizers.checks import ENGLISH, Component, check_featurizer, features, tokenised
 
 
@@ -73,3 +73,18 @@ def test_missing_encoder_folder_is_named(tmp_path: Path) -> None:
     component = Component(PretrainedEncoderFeaturizer, tmp_path / "m", {"model_path": str(missing)})
     with pytest.raises(EncoderError, match=str(missing)):
         features(component.trained(tokenised(ENGLISH)), tokenised(["hello"]))
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_finetuning_keeps_the_subword_table_unless_told_not_to(tiny_electra: Path, freeze: bool) -> None:
+    import torch
+
+    encoder = WordEncoder(tiny_electra)
+    table = encoder.model.get_input_embeddings().weight.detach().clone()
+    layers = [p.detach().clone() for p in encoder.model.encoder.parameters()]
+    sentences = [text.split() for text, _ in ENGLISH]
+    encoder.finetune(sentences, [intent for _, intent in ENGLISH],
+                     FinetuneSettings(epochs=2, learning_rate=1e-3, batch_size=4, freeze_embeddings=freeze))
+    assert torch.equal(encoder.model.get_input_embeddings().weight, table) == freeze
+    assert any(not torch.equal(p, before) for p, before in zip(encoder.model.encoder.parameters(), layers, strict=True))
+    assert encoder.model.get_input_embeddings().weight.requires_grad  # left as it was found
