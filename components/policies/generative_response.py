@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,11 +31,12 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
-from components.corpus import BuildConfig, corpus_paths, file_digest, split_corpus
+from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
+from components.text import detect_language, normalise
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,15 @@ def _intent_responses(trackers: Iterable[TrackerWithCachedStates], responses: Re
     return found
 
 
+def _corpus_answers(pairs: Iterable[Pair]) -> dict[tuple[str, str], str]:
+    """The most frequent answer for each intent and language in the corpus."""
+    counts: dict[tuple[str, str], Counter] = {}
+    for pair in pairs:
+        if pair.intent and pair.answer:
+            counts.setdefault((pair.intent, pair.lang or detect_language(pair.question)), Counter())[pair.answer] += 1
+    return {key: answers.most_common(1)[0][0] for key, answers in counts.items()}
+
+
 def _handled_intents(trackers: Iterable[TrackerWithCachedStates]) -> list[str]:
     """Intents some rule or story reacts to."""
     return sorted({e.intent_name for t in trackers for e in t.events if isinstance(e, UserUttered) and e.intent_name})
@@ -122,7 +133,8 @@ class GenerativeResponsePolicy(Policy):
             # confidence; 0 watches the training pairs instead (for very small corpora).
             "valid_fraction": 0.1,
             # Rasa NLU files whose examples are paired with the response their intent leads
-            # to in the rules and stories (read by the policy, so `rasa train core` works).
+            # to in the rules and stories, or, for intents only the corpus answers, with the
+            # corpus answer (read by the policy, so `rasa train core` works).
             "nlu": ["data/nlu.yml"],
             # Generator settings (see the README): seq2seq | transformer and their sizes.
             "architecture": generator.architecture,
@@ -195,11 +207,12 @@ class GenerativeResponsePolicy(Policy):
                             responses: Responses) -> tuple[list[Dialogue], list[Dialogue]]:
         train: list[Dialogue] = []
         valid: list[Dialogue] = []
+        pairs: list[Pair] = []
         paths = corpus_paths(self.config.get("corpus") or [])
+        skipped = set(self.config.get("skip_intents") or [])
         if paths:
             split = BuildConfig(valid_fraction=self.config["valid_fraction"], test_fraction=0.0)
             pairs, splits, _ = split_corpus(paths, split)
-            skipped = set(self.config.get("skip_intents") or [])
             answered = {name: [pairs[i] for i in indices if pairs[i].answer and pairs[i].intent not in skipped]
                         for name, indices in splits.items()}
             train += [Dialogue(self._source(p.question, p.intent), p.answer, tuple(p.context), p.intent, p.lang)
@@ -207,10 +220,20 @@ class GenerativeResponsePolicy(Policy):
             valid += [Dialogue(self._source(p.question, p.intent), p.answer, tuple(p.context), p.intent, p.lang)
                       for p in answered["valid"]]
         intent_responses = self.learnt.intent_responses
+        corpus_answers = _corpus_answers(p for p in pairs if p.intent not in skipped)
+        corpus_questions = {normalise(p.question) for p in pairs}
         for intent, texts in _nlu_examples(self.config.get("nlu") or []).items():
             if intent in intent_responses:
                 train += [Dialogue(self._source(text, intent), intent_responses[intent], intent=intent)
                           for text in texts]
+            elif intent not in self.learnt.handled_intents:
+                # An intent only the corpus answers: its NLU examples are more ways to ask for
+                # that answer. Corpus questions stay where the split put them (valid included).
+                for text in texts:
+                    lang = detect_language(text)
+                    if (intent, lang) in corpus_answers and normalise(text) not in corpus_questions:
+                        train.append(Dialogue(self._source(text, intent), corpus_answers[intent, lang],
+                                              intent=intent, lang=lang))
         train += _story_turns(training_trackers)
         if not valid and self.config["valid_fraction"] > 0:  # no corpus: hold out every tenth derived pair
             valid, train = train[::10], [d for i, d in enumerate(train) if i % 10]

@@ -173,3 +173,34 @@ def test_switching_the_architecture_in_config_yml_and_retraining(tmp_path: Path)
     *_, metadata, _ = predict(Agent.load(str(model)), [ActionExecuted("action_listen"),
                                                        UserUttered("do you offer gift wrapping?")])
     assert metadata["generator"] == "transformer"
+
+
+def test_nlu_examples_of_corpus_only_intents_are_paired_with_the_corpus_answer(tmp_path: Path) -> None:
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+
+    from components.policies import GenerativeResponsePolicy
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in [
+        {"question": "can you gift wrap it", "answer": "Gift wrapping costs $3.", "intent": "gift_wrapping"},
+        {"question": "能包装成礼物吗", "answer": "礼品包装收费3美元。", "intent": "gift_wrapping", "lang": "zh"},
+        {"question": "tell me a joke", "answer": "I only know about the shop.", "intent": "out_of_scope"},
+    ]) + "\n", encoding="utf-8")
+    nlu = tmp_path / "nlu.yml"
+    nlu.write_text(yaml.safe_dump({"version": "3.1", "nlu": [
+        {"intent": "gift_wrapping",
+         "examples": "- can you gift wrap it\n- put it in gift paper please\n- 帮我包一下礼物\n"},
+        {"intent": "out_of_scope", "examples": "- sing me a song\n"},
+    ]}, allow_unicode=True), encoding="utf-8")
+    config = {**GenerativeResponsePolicy.get_default_config(), "corpus": str(corpus), "nlu": str(nlu),
+              "valid_fraction": 0.0, "facts": None}
+    policy = GenerativeResponsePolicy(config, LocalModelStorage(tmp_path / "storage"), Resource("policy"),
+                                      ExecutionContext(GraphSchema({}), "test"))
+    train, _ = policy._training_dialogues([], {})
+    answers = {d.question: d.answer for d in train}
+    assert answers["gift_wrapping: put it in gift paper please"] == "Gift wrapping costs $3."
+    assert answers["gift_wrapping: 帮我包一下礼物"] == "礼品包装收费3美元。"
+    assert "out_of_scope: sing me a song" not in answers  # skipped intents stay out
+    assert sum(d.question == "gift_wrapping: can you gift wrap it" for d in train) == 1  # no duplicate of the corpus
