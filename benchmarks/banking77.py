@@ -77,8 +77,8 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
         "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 8 epochs, lr 1e-4, batch 32, "
                  "embeddings frozen, label smoothing 0.1), DIET without transformer layers",
                  [{"name": "WhitespaceTokenizer"}, fine_tuned, diet("d-ft", transformer=False)]),
-        # The tuned encoder next to stock sparse word and character n-gram counts: DIET sees two
-        # views of each message, which helps on rare spellings the encoder splits badly.
+        # The tuned encoder next to stock sparse word and character n-gram counts, tried in the hope
+        # that two views of each message help DIET; on 2026-11-30 they cost it a point (README).
         "d-ft-sparse": ("d-ft's tuned encoder plus stock word and char n-gram CountVectorsFeaturizer, "
                         "DIET without transformer layers",
                         [{"name": "WhitespaceTokenizer"}, *STOCK_FEATURIZERS[3:], fine_tuned,
