@@ -59,6 +59,7 @@ class Attention(nn.Module):
 
 class Seq2Seq(nn.Module):
     architecture = "seq2seq"
+    traceable_step = True  # the state holds the same tensors at every step (decoding.stepper)
 
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()

@@ -99,14 +99,13 @@ class DecoderBlock(nn.Module):
 
     def forward(self, x: Tensor, memory_keys: Tensor, memory_values: Tensor, memory_mask: Tensor,
                 past: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """With `past` (keys, values of earlier positions), `x` holds only the new positions."""
+        """With `past` (keys, values of earlier positions), `x` holds one new position, which
+        may attend to everything before it: no mask needed."""
         normed = self.self_attention_norm(x)
         keys, values = self.self_attention.keys_values(normed)
         if past is not None:
             keys, values = torch.cat([past[0], keys], dim=2), torch.cat([past[1], values], dim=2)
-        # A single new position may attend to everything before it: no mask needed.
-        causal = x.size(1) > 1
-        x = x + self.dropout(self.self_attention(normed, keys, values, causal=causal))
+        x = x + self.dropout(self.self_attention(normed, keys, values, causal=past is None))
         x = x + self.dropout(self.cross_attention(self.cross_attention_norm(x), memory_keys, memory_values,
                                                   mask=memory_mask))
         return x + self.dropout(self.feedforward(self.feedforward_norm(x))), (keys, values)
@@ -129,6 +128,12 @@ class Transformer(nn.Module):
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
 
+    @property
+    def traceable_step(self) -> bool:
+        """With the cache, the state holds the same tensors at every step (decoding.stepper);
+        without it, the prefix grows."""
+        return self.config.use_cache
+
     def _init_weights(self, module: nn.Module) -> None:
         # Small, unscaled embeddings: with tied output weights, large ones make the
         # untrained model predict the token it was just fed.
@@ -137,45 +142,63 @@ class Transformer(nn.Module):
         if isinstance(module, nn.Linear):
             nn.init.zeros_(module.bias)
 
-    def _embed(self, tokens: Tensor, first_position: int = 0) -> Tensor:
-        positions = torch.arange(first_position, first_position + tokens.size(1), device=tokens.device)
-        positions = positions.clamp(max=self.config.max_positions - 1)
-        return self.dropout(self.embedding(tokens) + self.positions(positions))
+    def _embed(self, tokens: Tensor) -> Tensor:
+        """Token plus position embeddings of a whole sequence, from position 0."""
+        steps = tokens.size(1)
+        if steps <= self.config.max_positions:
+            positions = self.positions.weight[:steps]
+        else:
+            index = torch.arange(steps, device=tokens.device).clamp(max=self.config.max_positions - 1)
+            positions = self.positions(index)
+        return self.dropout(self.embedding(tokens) + positions)
 
     def start(self, source: Tensor, source_mask: Tensor) -> DecoderState:
-        """Encode the source, and precompute each decoder layer's keys and values over it."""
+        """Encode the source, and precompute each decoder layer's keys and values over it.
+
+        The state has the same tensors at every step (the key/value cache starts empty, the
+        position is a tensor), so a step has no Python branches and can be traced."""
         attention_mask = source_mask[:, None, None, :]
         x = self._embed(source)
         for block in self.encoder:
             x = block(x, attention_mask)
         memory = self.encoder_norm(x)
-        state: DecoderState = {"memory_mask": attention_mask,
-                               "tokens": source.new_zeros((source.size(0), 0))}
+        # An additive mask, built once rather than converted from booleans at every step.
+        memory_bias = torch.zeros(attention_mask.shape, dtype=memory.dtype, device=memory.device)
+        state: DecoderState = {"memory_mask": memory_bias.masked_fill(~attention_mask, float("-inf"))}
         for layer, block in enumerate(self.decoder):
             state[f"memory_keys_{layer}"], state[f"memory_values_{layer}"] = block.cross_attention.keys_values(memory)
+        batch = source.size(0)
+        if self.config.use_cache:
+            empty = memory.new_zeros((batch, self.config.heads, 0, self.config.d_model // self.config.heads))
+            for layer in range(len(self.decoder)):
+                state[f"keys_{layer}"], state[f"values_{layer}"] = empty, empty
+            state["position"] = source.new_zeros(batch)
+        else:
+            state["tokens"] = source.new_zeros((batch, 0))
         return state
 
-    def _run_decoder(self, tokens: Tensor, state: DecoderState, first_position: int,
-                     cached: bool) -> tuple[Tensor, DecoderState]:
-        x, new_state = self._embed(tokens, first_position), dict(state)
+    def _run_decoder(self, tokens: Tensor, state: DecoderState) -> Tensor:
+        """Logits for every position of `tokens`, which start at position 0 (no cache)."""
+        x = self._embed(tokens)
         for layer, block in enumerate(self.decoder):
-            past = (state[f"keys_{layer}"], state[f"values_{layer}"]) if cached and first_position else None
-            x, (keys, values) = block(x, state[f"memory_keys_{layer}"], state[f"memory_values_{layer}"],
-                                      state["memory_mask"], past)
-            if cached:
-                new_state[f"keys_{layer}"], new_state[f"values_{layer}"] = keys, values
-        return F.linear(self.decoder_norm(x), self.embedding.weight), new_state
+            x, _ = block(x, state[f"memory_keys_{layer}"], state[f"memory_values_{layer}"], state["memory_mask"])
+        return F.linear(self.decoder_norm(x), self.embedding.weight)
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """Logits [batch, vocab] for the next token after `tokens` [batch]."""
-        if self.config.use_cache:
-            position = state["keys_0"].size(2) if "keys_0" in state else 0  # positions cached so far
-            logits, state = self._run_decoder(tokens.unsqueeze(1), state, position, cached=True)
-            return logits[:, -1], state
-        prefix = torch.cat([state["tokens"], tokens.unsqueeze(1)], dim=1)
-        logits, state = self._run_decoder(prefix, state, 0, cached=False)
-        return logits[:, -1], {**state, "tokens": prefix}
+        if not self.config.use_cache:
+            prefix = torch.cat([state["tokens"], tokens.unsqueeze(1)], dim=1)
+            return self._run_decoder(prefix, state)[:, -1], {**state, "tokens": prefix}
+        position = state["position"]
+        positions = self.positions(position.clamp(max=self.config.max_positions - 1))
+        x = self.dropout(self.embedding(tokens) + positions).unsqueeze(1)
+        new_state = {**state, "position": position + 1}
+        for layer, block in enumerate(self.decoder):
+            x, (new_state[f"keys_{layer}"], new_state[f"values_{layer}"]) = block(
+                x, state[f"memory_keys_{layer}"], state[f"memory_values_{layer}"], state["memory_mask"],
+                (state[f"keys_{layer}"], state[f"values_{layer}"]))
+        return F.linear(self.decoder_norm(x[:, 0]), self.embedding.weight), new_state
 
     def forward(self, source: Tensor, source_mask: Tensor, target_input: Tensor) -> Tensor:
         """Logits [batch, target steps, vocab] with the reference fed at every step."""
-        return self._run_decoder(target_input, self.start(source, source_mask), 0, cached=False)[0]
+        return self._run_decoder(target_input, self.start(source, source_mask))
