@@ -1,11 +1,14 @@
 """CPU decoding latency of the Bitext generators that `generation_bitext.py` saved, measured again
 with the current decoding code, without retraining.
 
-    .venv/bin/python benchmarks/decoding_latency.py [--samples 50]
+    .venv/bin/python benchmarks/decoding_latency.py [--samples 50] [--rounds 2]
 
 It loads benchmarks/work/bitext_{seq2seq,transformer} and the Bitext test split there, and
 times one reply at a time forced to exactly 64 generated tokens, greedy and beam 4, as
-`generation_bitext.py` does. Results: benchmarks/results/decoding_latency.{md,json}.
+`generation_bitext.py` does, each with the traced CPU step (what the bot runs) and with the
+eager step. This machine's speed drifts by a third over minutes, so the variants take turns
+on every question and their figures come from the same minutes.
+Results: benchmarks/results/decoding_latency.{md,json}.
 """
 
 from __future__ import annotations
@@ -14,45 +17,78 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
+import time
 from datetime import datetime, timezone
 
 import torch
-from generation_bitext import ARCHITECTURES, RESULTS, ROOT, WORK, timed_replies  # a sibling script
+from generation_bitext import ARCHITECTURES, RESULTS, ROOT, WORK  # a sibling script
 
 from components.generator.data import read_split
 from components.generator.decoding import DecodingSettings
-from components.generator.evaluation import GeneratorSystem
 from components.generator.generator import ResponseGenerator
+
+FORCED = {"min_length": 64, "max_length": 64, "no_repeat_ngram": 0}
+STRATEGIES = {"greedy": DecodingSettings(strategy="greedy", **FORCED),
+              "beam 4": DecodingSettings(strategy="beam", beam_width=4, **FORCED)}
+STEPS = {"traced": True, "eager": False}
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    seconds = sorted(seconds)
+    return {"p50_ms": round(1000 * statistics.median(seconds), 1),
+            "p95_ms": round(1000 * seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 1)}
+
+
+def interleaved_latency(generators: dict[str, ResponseGenerator], questions: list[str],
+                        rounds: int) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """architecture -> strategy -> step -> p50/p95, every variant timed on each question in turn."""
+    variants = [(a, s, t) for a in generators for s in STRATEGIES for t in STEPS]
+    seconds: dict[tuple[str, str, str], list[float]] = {variant: [] for variant in variants}
+    for round_index in range(rounds):
+        for question_index, question in enumerate(questions):
+            shift = (round_index * len(questions) + question_index) % len(variants)
+            for architecture, strategy, step in variants[shift:] + variants[:shift]:
+                generator = generators[architecture]
+                generator.trace_steps = STEPS[step]
+                start = time.perf_counter()
+                reply = generator.reply(question, decoding=STRATEGIES[strategy])
+                seconds[architecture, strategy, step].append(time.perf_counter() - start)
+                assert reply.tokens == FORCED["max_length"], reply.tokens
+    return {a: {s: {t: percentiles(seconds[a, s, t]) for t in STEPS} for s in STRATEGIES} for a in generators}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="passes over the questions")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     questions = [d.question for d in read_split(WORK / "bitext_corpus", "test")[: args.samples]]
-    fixed = {"min_length": 64, "max_length": 64, "no_repeat_ngram": 0}
-    latency = {}
-    for architecture in ARCHITECTURES:
-        system = GeneratorSystem(ResponseGenerator.load(WORK / f"bitext_{architecture}", device="cpu"), architecture)
-        latency[architecture] = {
-            "greedy": timed_replies(system, questions, DecodingSettings(strategy="greedy", **fixed)),
-            "beam 4": timed_replies(system, questions, DecodingSettings(strategy="beam", beam_width=4, **fixed))}
-        print(architecture, latency[architecture], flush=True)
+    generators = {a: ResponseGenerator.load(WORK / f"bitext_{a}", device="cpu") for a in ARCHITECTURES}
+    for generator in generators.values():  # the first reply builds the trace
+        generator.reply(questions[0], decoding=STRATEGIES["greedy"])
+    latency = interleaved_latency(generators, questions, args.rounds)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit, "samples": len(questions),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"}
+            "rounds": args.rounds, "machine": machine}
     lines = ["# Decoding latency of the saved Bitext generators", "",
              f"`benchmarks/decoding_latency.py` on {meta['machine']}, {meta['date']}, commit {commit}: the models "
              "`benchmarks/generation_bitext.py` trained, one reply at a time on the first "
-             f"{len(questions)} test questions, each forced to exactly 64 generated tokens.", "",
-             "| system | greedy p50 (ms) | greedy p95 (ms) | beam 4 p50 (ms) | beam 4 p95 (ms) |",
-             "|---|---|---|---|---|"]
-    for name, row in latency.items():
-        lines.append(f"| {name} | {row['greedy']['p50_ms']} | {row['greedy']['p95_ms']} | "
-                     f"{row['beam 4']['p50_ms']} | {row['beam 4']['p95_ms']} |")
+             f"{len(questions)} test questions ({args.rounds} passes), each forced to exactly 64 generated "
+             "tokens. *traced*: the decoding step as a TorchScript trace, which the bot runs on a CPU; "
+             "*eager*: the same step op by op from Python. The variants take turns on every question, "
+             "so both columns come from the same minutes of this machine.", "",
+             "| system | step | greedy p50 (ms) | greedy p95 (ms) | beam 4 p50 (ms) | beam 4 p95 (ms) |",
+             "|---|---|---|---|---|---|"]
+    for architecture, row in latency.items():
+        for step in STEPS:
+            greedy, beam = row["greedy"][step], row["beam 4"][step]
+            lines.append(f"| {architecture} | {step} | {greedy['p50_ms']} | {greedy['p95_ms']} | "
+                         f"{beam['p50_ms']} | {beam['p95_ms']} |")
     (RESULTS / "decoding_latency.md").write_text("\n".join(lines) + "\n")
     (RESULTS / "decoding_latency.json").write_text(json.dumps({"meta": meta, "latency": latency}, indent=2) + "\n")
     print("\n".join(lines))

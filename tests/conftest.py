@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 PROJECT = Path(__file__).resolve().parent.parent
 RASA = str(Path(sys.executable).parent / "rasa")
@@ -46,16 +47,52 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Work units for parallel runs (`-n 2 --dist loadgroup` in pyproject.toml).
+
+    A test module stays on one worker, and the modules that share an expensive session
+    fixture (the in-process assistant, the web bot) form one unit, so each is loaded once.
+    The assistant's unit goes first, so one worker starts training at once while the other
+    runs the tests that need no trained model; the rest of the model's tests come last.
+    """
+    units: dict[str, str] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if "web_bot" in item.fixturenames:
+            units[module] = "web_bot"
+        elif "assistant" in item.fixturenames and units.get(module) != "web_bot":
+            units[module] = "assistant"
+        else:
+            units.setdefault(module, module)
+    needs_model = {units[item.nodeid.split("::")[0]] for item in items if "trained_model" in item.fixturenames}
+
+    def position(item: pytest.Item) -> int:
+        unit = units[item.nodeid.split("::")[0]]
+        return 0 if unit == "assistant" else 2 if unit in needs_model else 1
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(units[item.nodeid.split("::")[0]]))
+    items.sort(key=position)
+
+
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if os.environ.get("KEFU_TEST_MODEL"):
         return Path(os.environ["KEFU_TEST_MODEL"])
-    out = tmp_path_factory.mktemp("models")
-    run_command(
-        [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-         "--out", str(out), "--fixed-model-name", "kefu"],
-        out / "train.log",
-    )
+    # Parallel workers share one training: the first trains, the others wait for its model.
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    out = shared / "assistant-model"
+    with FileLock(str(shared / "assistant-model.lock")):
+        if not (out / "kefu.tar.gz").exists():
+            out.mkdir(exist_ok=True)
+            run_command(
+                [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+                 "--out", str(out), "--fixed-model-name", "kefu"],
+                out / "train.log",
+            )
     return out / "kefu.tar.gz"
 
 

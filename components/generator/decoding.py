@@ -111,9 +111,9 @@ _TRACED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def stepper(model: EncoderDecoder, tokens: Tensor, state: DecoderState) -> Step:
     """The decoding step to call: on a CPU, a TorchScript trace of `model.step`.
 
-    A step runs a few dozen small operations; on a CPU the Python between them costs about
-    as much as the arithmetic, and the trace runs them without it (about 30% less per
-    reply). A trace replays the operations of its first call, so only models that declare
+    A step runs a few dozen small operations; on a CPU the Python between them costs a good
+    part of the time, and the trace runs them without it (benchmarks/decoding_latency.py
+    times both). A trace replays the operations of its first call, so only models that declare
     `traceable_step` (same state tensors at every step, no Python value read from them)
     are traced; CUDA and models in training mode keep the eager step.
     """
@@ -143,12 +143,12 @@ def _reorder(state: DecoderState, rows: Tensor) -> DecoderState:
 
 @torch.inference_mode()
 def decode(model: EncoderDecoder, source: Tensor, source_mask: Tensor,
-           settings: DecodingSettings | None = None) -> list[Hypothesis]:
-    """The best hypothesis for each row of `source`."""
+           settings: DecodingSettings | None = None, trace: bool = True) -> list[Hypothesis]:
+    """The best hypothesis for each row of `source`; `trace=False` keeps the eager step (see `stepper`)."""
     settings = settings or DecodingSettings()
     if settings.strategy == "beam":
-        return _beam_search(model, source, source_mask, settings)
-    return _greedy_or_sample(model, source, source_mask, settings)
+        return _beam_search(model, source, source_mask, settings, trace)
+    return _greedy_or_sample(model, source, source_mask, settings, trace)
 
 
 def _sample_from(scores: Tensor, settings: DecodingSettings, generator: torch.Generator | None) -> Tensor:
@@ -166,7 +166,7 @@ def _sample_from(scores: Tensor, settings: DecodingSettings, generator: torch.Ge
 
 
 def _greedy_or_sample(model: EncoderDecoder, source: Tensor, source_mask: Tensor,
-                      settings: DecodingSettings) -> list[Hypothesis]:
+                      settings: DecodingSettings, trace: bool) -> list[Hypothesis]:
     batch = source.size(0)
     generator = None
     if settings.strategy == "sample" and settings.seed is not None:
@@ -176,7 +176,7 @@ def _greedy_or_sample(model: EncoderDecoder, source: Tensor, source_mask: Tensor
     histories: list[list[int]] = [[] for _ in range(batch)]
     log_prob_sums = [0.0] * batch
     done = [False] * batch
-    step = stepper(model, tokens, state)
+    step = stepper(model, tokens, state) if trace else model.step
     for _ in range(settings.max_length):
         logits, state = step(tokens, state)
         log_probs = logits.float().log_softmax(-1)
@@ -202,7 +202,7 @@ def _greedy_or_sample(model: EncoderDecoder, source: Tensor, source_mask: Tensor
 
 
 def _beam_search(model: EncoderDecoder, source: Tensor, source_mask: Tensor,
-                 settings: DecodingSettings) -> list[Hypothesis]:
+                 settings: DecodingSettings, trace: bool) -> list[Hypothesis]:
     batch, width = source.size(0), settings.beam_width
     rows = torch.arange(batch, device=source.device).repeat_interleave(width)
     state = model.start(source.index_select(0, rows), source_mask.index_select(0, rows))
@@ -214,7 +214,7 @@ def _beam_search(model: EncoderDecoder, source: Tensor, source_mask: Tensor,
     histories: list[list[int]] = [[] for _ in range(batch * width)]
     log_prob_sums = [0.0] * (batch * width)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    step = stepper(model, tokens, state)
+    step = stepper(model, tokens, state) if trace else model.step
     for _ in range(settings.max_length):
         logits, state = step(tokens, state)
         log_probs = logits.float().log_softmax(-1)

@@ -85,6 +85,7 @@ class ResponseGenerator:
         self.inputs = inputs or InputSettings()
         self.decoding = decoding or DecodingSettings()
         self.calibration = calibration or PlattCalibration()
+        self.trace_steps = True  # on a CPU, decode with a traced step (decoding.stepper); False: eager
 
     @property
     def architecture(self) -> str:
@@ -105,7 +106,8 @@ class ResponseGenerator:
                        for q, c in zip(questions[start : start + batch_size], contexts[start : start + batch_size],
                                        strict=True)]
             source, mask = pad(sources)
-            hypotheses = decode(self.model, source.to(self.device), mask.to(self.device), decoding or self.decoding)
+            hypotheses = decode(self.model, source.to(self.device), mask.to(self.device), decoding or self.decoding,
+                                self.trace_steps)
             results += [Reply(self.tokenizer.decode(h.tokens), len(h.tokens), h.mean_log_prob,
                               self.calibration.probability(h.mean_log_prob), h.finished) for h in hypotheses]
         return results

@@ -81,11 +81,12 @@ def test_cached_and_uncached_transformer_decoding_give_the_same_tokens(
 def test_the_traced_cpu_step_decodes_like_the_eager_model(overfit_generators: dict[str, ResponseGenerator],
                                                          architecture: str, monkeypatch: pytest.MonkeyPatch) -> None:
     generator = overfit_generators[architecture]
+    assert generator.trace_steps
     settings = (DecodingSettings(strategy="greedy", min_length=16, max_length=16, no_repeat_ngram=0),
                 DecodingSettings(strategy="beam", beam_width=3))
     traced = [generator.replies(QUESTIONS, decoding=s) for s in settings]
     traced += [[generator.reply(q, decoding=settings[0]) for q in QUESTIONS[:3]]]
-    monkeypatch.setattr(type(generator.model), "traceable_step", False)
+    monkeypatch.setattr(generator, "trace_steps", False)
     eager = [generator.replies(QUESTIONS, decoding=s) for s in settings]
     eager += [[generator.reply(q, decoding=settings[0]) for q in QUESTIONS[:3]]]
     for traced_replies, eager_replies in zip(traced, eager, strict=True):

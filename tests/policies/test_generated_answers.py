@@ -78,9 +78,9 @@ def test_paraphrases_are_new_to_the_corpus() -> None:
 
 
 def test_uncovered_questions_get_generated_answers(assistant: Assistant) -> None:
-    """Every generated answer is filled in and close to the intended one. 11 to 14 of the 15 got
-    one across trainings (14 with the MiniLM features and the NLU-example pairs: NLU is unsure
-    of "the promotional code I got gets rejected"); the test requires 12."""
+    """Each of the 15 gets a generated answer, filled in and close to the intended one. (NLU's
+    confidence in the intended intent was 0.61 to 0.98 in the last training; the fallback
+    threshold is 0.4.)"""
     outcomes = {}
     for question, topic in PARAPHRASES:
         sender = f"generated-{uuid.uuid4().hex}"
@@ -96,7 +96,7 @@ def test_uncovered_questions_get_generated_answers(assistant: Assistant) -> None
         assert action.metadata["generated_reply"] == reply
         assert 0.5 <= action.metadata["confidence"] <= 1.0
     generated = [q for q, (action, _) in outcomes.items() if action == GENERATED]
-    assert len(generated) >= 12, {q: o for q, o in outcomes.items() if q not in generated}
+    assert len(generated) == len(PARAPHRASES), {q: o for q, o in outcomes.items() if q not in generated}
 
 
 def test_out_of_domain_input_goes_to_fallback_or_handoff(assistant: Assistant) -> None:
