@@ -1,11 +1,13 @@
 """REST latency of the assistant: Kefu's config against the stock config, same data.
 
     .venv/bin/python benchmarks/latency.py [--kefu-config config.yml] [--messages 300] [--conversations 10]
+                                           [--blocks 6] [--reuse-models]
 
 Each config is trained with `rasa train` (Rasa's cache makes a rerun quick), served with
 `rasa run --enable-api` next to one action server, and sent the same messages through the
 REST channel from concurrent conversations, each conversation one message at a time, as
-customers do. The stock config is Kefu's with every `components.*` entry left out. Results:
+customers do. Both servers run at once and the load alternates between them in blocks. The
+stock config is Kefu's with every `components.*` entry left out. Results:
 benchmarks/results/latency.{md,json}.
 """
 
@@ -23,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -131,14 +133,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def measure(model: Path, name: str, endpoints: Path, args: argparse.Namespace) -> dict:
-    port = free_port()
-    command = [str(BIN / "rasa"), "run", "--enable-api", "--model", str(model), "--port", str(port),
-               "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml")]
-    with serving(command, f"http://127.0.0.1:{port}/status", WORK / f"serve-{name}.log"):
-        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
-        asyncio.run(send_all(url, 2, 10))  # warm-up, not counted
-        latencies, errors, seconds = asyncio.run(send_all(url, args.conversations, args.messages))
+def summary(name: str, latencies: list[float], errors: int, seconds: float) -> dict:
     return {"config": name, "messages": len(latencies), "errors": errors,
             "p50_ms": round(1000 * statistics.median(latencies), 1),
             "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
@@ -146,11 +141,36 @@ def measure(model: Path, name: str, endpoints: Path, args: argparse.Namespace) -
             "messages_per_second": round(len(latencies) / seconds, 1)}
 
 
+def measure(models: dict[str, Path], endpoints: Path, args: argparse.Namespace) -> list[dict]:
+    """Both servers up at once, loaded in turns: this machine's speed drifts over minutes, so
+    each config gets `blocks` slices of the messages, alternating, instead of one long run."""
+    ports = {name: free_port() for name in models}
+    urls = {name: f"http://127.0.0.1:{port}/webhooks/rest/webhook" for name, port in ports.items()}
+    with ExitStack() as servers:
+        for name, model in models.items():
+            command = [str(BIN / "rasa"), "run", "--enable-api", "--model", str(model), "--port", str(ports[name]),
+                       "--endpoints", str(endpoints), "--credentials", str(ROOT / "credentials.yml")]
+            servers.enter_context(serving(command, f"http://127.0.0.1:{ports[name]}/status",
+                                          WORK / f"serve-{name}.log"))
+        for url in urls.values():
+            asyncio.run(send_all(url, 2, 10))  # warm-up, not counted
+        totals = {name: ([], 0, 0.0) for name in models}
+        order = list(models)
+        for block in range(args.blocks):
+            for name in order if block % 2 == 0 else order[::-1]:
+                latencies, errors, seconds = asyncio.run(
+                    send_all(urls[name], args.conversations, args.messages // args.blocks))
+                kept = totals[name]
+                totals[name] = (kept[0] + latencies, kept[1] + errors, kept[2] + seconds)
+    return [summary(name, *totals[name]) for name in models]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kefu-config", type=Path, default=ROOT / "config.yml")
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--conversations", type=int, default=10)
+    parser.add_argument("--blocks", type=int, default=6, help="turns each config's load is split into")
     parser.add_argument("--reuse-models", action="store_true", help="serve the models a previous run trained")
     args = parser.parse_args()
 
@@ -160,25 +180,25 @@ def main() -> None:
     stock_path.write_text(yaml.safe_dump(stock_config(kefu), sort_keys=False))
     models = {"kefu": train(args.kefu_config, "kefu", args.reuse_models),
               "stock": train(stock_path, "stock", args.reuse_models)}
-    rows = []
     with tempfile.TemporaryDirectory() as scratch:
         actions_port = free_port()
         endpoints = Path(scratch) / "endpoints.yml"
         endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}))
         actions = [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(actions_port)]
         with serving(actions, f"http://127.0.0.1:{actions_port}/health", WORK / "actions.log"):
-            for name, model in models.items():
-                rows.append(measure(model, name, endpoints, args))
-                print(rows[-1], flush=True)
+            rows = measure(models, endpoints, args)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "conversations": args.conversations}
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "conversations": args.conversations,
+            "blocks": args.blocks}
     ratio = rows[0]["p50_ms"] / rows[1]["p50_ms"]
     lines = ["# REST latency", "",
              f"`benchmarks/latency.py` on {meta['machine']}, {meta['date']}, commit {commit}: {args.messages} "
-             f"messages through the REST channel from {args.conversations} concurrent conversations (each one "
-             "message at a time), after a warm-up; in-memory tracker store, one action server.", "",
+             f"messages per config through the REST channel from {args.conversations} concurrent conversations "
+             "(each one message at a time), after a warm-up; in-memory tracker store, one action server. Both "
+             f"servers run at once and take turns in {args.blocks} blocks, so both see the same minutes of "
+             "this machine.", "",
              "| config | messages | errors | p50 (ms) | p95 (ms) | p99 (ms) | messages/s |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['config']} | {r['messages']} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} "
