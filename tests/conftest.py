@@ -56,23 +56,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     The assistant's unit goes first, so one worker starts training at once while the other
     runs the tests that need no trained model; the rest of the model's tests come last.
     """
+    module = {item: item.nodeid.split("::")[0] for item in items}
     units: dict[str, str] = {}
     for item in items:
-        module = item.nodeid.split("::")[0]
         if "web_bot" in item.fixturenames:
-            units[module] = "web_bot"
-        elif "assistant" in item.fixturenames and units.get(module) != "web_bot":
-            units[module] = "assistant"
+            units[module[item]] = "web_bot"
+        elif "assistant" in item.fixturenames and units.get(module[item]) != "web_bot":
+            units[module[item]] = "assistant"
         else:
-            units.setdefault(module, module)
-    needs_model = {units[item.nodeid.split("::")[0]] for item in items if "trained_model" in item.fixturenames}
+            units.setdefault(module[item], module[item])
+    needs_model = {units[module[item]] for item in items if "trained_model" in item.fixturenames}
 
     def position(item: pytest.Item) -> int:
-        unit = units[item.nodeid.split("::")[0]]
+        unit = units[module[item]]
         return 0 if unit == "assistant" else 2 if unit in needs_model else 1
 
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(units[item.nodeid.split("::")[0]]))
+        item.add_marker(pytest.mark.xdist_group(units[module[item]]))
     items.sort(key=position)
 
 
