@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from components.generator.data import encode_source, pad
-from components.generator.decoding import DecodingSettings, decode
+from components.generator.decoding import _TRACED_STEPS, DecodingSettings, decode
 from components.generator.generator import ResponseGenerator
 from tests.generator.conftest import TEN_PAIRS
 
@@ -86,6 +86,7 @@ def test_the_traced_cpu_step_decodes_like_the_eager_model(overfit_generators: di
                 DecodingSettings(strategy="beam", beam_width=3))
     traced = [generator.replies(QUESTIONS, decoding=s) for s in settings]
     traced += [[generator.reply(q, decoding=settings[0]) for q in QUESTIONS[:3]]]
+    assert _TRACED_STEPS.get(generator.model), "no step was traced"
     monkeypatch.setattr(generator, "trace_steps", False)
     eager = [generator.replies(QUESTIONS, decoding=s) for s in settings]
     eager += [[generator.reply(q, decoding=settings[0]) for q in QUESTIONS[:3]]]
