@@ -17,13 +17,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import time
 from datetime import datetime, timezone
 
 import torch
-from generation_bitext import ARCHITECTURES, RESULTS, ROOT, WORK  # a sibling script
+from generation_bitext import ARCHITECTURES, RESULTS, ROOT, WORK, percentiles  # a sibling script
 
 from components.generator.data import read_split
 from components.generator.decoding import DecodingSettings
@@ -33,12 +32,6 @@ FORCED = {"min_length": 64, "max_length": 64, "no_repeat_ngram": 0}
 STRATEGIES = {"greedy": DecodingSettings(strategy="greedy", **FORCED),
               "beam 4": DecodingSettings(strategy="beam", beam_width=4, **FORCED)}
 STEPS = {"traced": True, "eager": False}
-
-
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    seconds = sorted(seconds)
-    return {"p50_ms": round(1000 * statistics.median(seconds), 1),
-            "p95_ms": round(1000 * seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 1)}
 
 
 def interleaved_latency(generators: dict[str, ResponseGenerator], questions: list[str],
@@ -56,6 +49,8 @@ def interleaved_latency(generators: dict[str, ResponseGenerator], questions: lis
                 reply = generator.reply(question, decoding=STRATEGIES[strategy])
                 seconds[architecture, strategy, step].append(time.perf_counter() - start)
                 assert reply.tokens == FORCED["max_length"], reply.tokens
+    for generator in generators.values():
+        generator.trace_steps = True  # as the bot runs
     return {a: {s: {t: percentiles(seconds[a, s, t]) for t in STEPS} for s in STRATEGIES} for a in generators}
 
 

@@ -59,6 +59,13 @@ def load_config(architecture: str, quick: bool) -> GeneratorConfig:
     return config
 
 
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """p50 and p95 in milliseconds."""
+    seconds = sorted(seconds)
+    return {"p50_ms": round(1000 * statistics.median(seconds), 1),
+            "p95_ms": round(1000 * seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 1)}
+
+
 def timed_replies(system: GeneratorSystem, questions: list[str], decoding: DecodingSettings) -> dict[str, float]:
     """p50/p95 of one reply at a time, forced to exactly `max_length` generated tokens."""
     seconds = []
@@ -67,9 +74,7 @@ def timed_replies(system: GeneratorSystem, questions: list[str], decoding: Decod
         reply = system.generator.reply(question, decoding=decoding)
         seconds.append(time.perf_counter() - start)
         assert reply.tokens == decoding.max_length, reply.tokens
-    seconds.sort()
-    return {"p50_ms": round(1000 * statistics.median(seconds), 1),
-            "p95_ms": round(1000 * seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 1)}
+    return percentiles(seconds)
 
 
 def gpu_throughput(train: list, valid: list) -> dict[str, float] | None:

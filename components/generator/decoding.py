@@ -103,7 +103,7 @@ class _StepWithTensors(nn.Module):
         return (logits, *(state[name] for name in self.names))
 
 
-# model -> {(state names, batch rows, device, dtype): traced step}; traces share the model's
+# model -> {(state names, batch rows, dtype): traced step}; traces share the model's
 # parameters, so training and load_state_dict reach them; a model that is gone takes its traces along.
 _TRACED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -121,7 +121,7 @@ def stepper(model: EncoderDecoder, tokens: Tensor, state: DecoderState) -> Step:
         return model.step
     names = tuple(state)
     first = next(iter(state.values()))
-    key = (names, tokens.size(0), tokens.device, first.dtype)
+    key = (names, tokens.size(0), first.dtype)  # always on the CPU
     traces = _TRACED_STEPS.setdefault(model, {})
     if key not in traces:
         wrapped = _StepWithTensors(model, names)
