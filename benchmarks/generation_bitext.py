@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/generation_bitext.py            # the full run (about 50 minutes on 2 cores)
     .venv/bin/python benchmarks/generation_bitext.py --quick    # a few minutes, to check the script; not saved
+    .venv/bin/python benchmarks/generation_bitext.py --reuse transformer  # retrain only the seq2seq
 
 Steps: `kefu corpus build` splits Bitext 80/10/10 with a fixed seed; each architecture
 trains from `benchmarks/configs/bitext_<architecture>.yml` within its time budget; every
@@ -39,6 +40,7 @@ from components.generator.evaluation import (
     signatures,
     write_report,
 )
+from components.generator.generator import ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script; nothing is saved")
     parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--reuse", action="append", default=[], choices=ARCHITECTURES,
+                        help="evaluate this architecture's model from the last run (benchmarks/work) instead of "
+                             "training it again; its training figures are copied from the last results")
     args = parser.parse_args()
 
     corpus = WORK / "bitext_corpus"
@@ -98,21 +103,32 @@ def main() -> None:
     train, valid, test = (read_split(corpus, name) for name in ("train", "valid", "test"))
     if args.quick:
         train, valid, test = train[::36], valid[::20], test[::40]  # every intent, few pairs
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    last = json.loads((RESULTS / "generation_bitext.json").read_text()) if args.reuse else {}
     systems, training = [RetrievalBaseline(train), IntentPrototypeBaseline(train)], {}
     for architecture in ARCHITECTURES:
-        config = load_config(architecture, args.quick)
-        result = train_generator(train, valid, config)
         folder = WORK / f"bitext_{architecture}"
-        result.generator.save(folder)
-        size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
-        training[architecture] = {
-            "seconds": round(result.seconds), "epochs": len(result.history), "best_epoch": result.best_epoch,
-            "stopped_early": result.stopped_early, "parameters": result.generator.parameter_count(),
-            "model_mb": round(size_mb, 1),
-            "tokens_per_second": round(statistics.median(h["tokens_per_second"] for h in result.history)),
-            "valid_perplexity": round(result.history[result.best_epoch - 1]["valid_perplexity"], 2)}
+        if architecture in args.reuse:
+            generator = ResponseGenerator.load(folder, device="cpu")
+            trained = last["training"][architecture]
+            training[architecture] = {**trained, "trained": trained.get("trained", "{date}, {commit}".format(
+                **last["meta"]))}
+        else:
+            result = train_generator(train, valid, load_config(architecture, args.quick))
+            generator = result.generator
+            generator.save(folder)
+            size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+            training[architecture] = {
+                "seconds": round(result.seconds), "epochs": len(result.history), "best_epoch": result.best_epoch,
+                "stopped_early": result.stopped_early, "parameters": generator.parameter_count(),
+                "model_mb": round(size_mb, 1),
+                "tokens_per_second": round(statistics.median(h["tokens_per_second"] for h in result.history)),
+                "valid_perplexity": round(result.history[result.best_epoch - 1]["valid_perplexity"], 2),
+                "trained": f"{today}, {commit}"}
         print(architecture, training[architecture], flush=True)
-        systems.append(GeneratorSystem(result.generator, architecture))
+        systems.append(GeneratorSystem(generator, architecture))
 
     rows = [evaluate_system(system, test, args.latency_samples) for system in systems]
     latency = {}
@@ -123,9 +139,7 @@ def main() -> None:
             "greedy": timed_replies(system, questions, DecodingSettings(strategy="greedy", **fixed)),
             "beam 4": timed_replies(system, questions, DecodingSettings(strategy="beam", beam_width=4, **fixed))}
     gpu = gpu_throughput(train, valid)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
+    meta = {"date": today, "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
             "pairs": {"train": len(train), "valid": len(valid), "test": len(test)}}
     signature = signatures(test)
@@ -142,11 +156,11 @@ def main() -> None:
         return
     markdown = write_report(rows, RESULTS / "generation_bitext_report", "Reply generation on Bitext", notes)
     lines = [markdown, "## Training", "", "| architecture | parameters | model (MB) | training (s) | epochs (best) "
-             "| tokens/s (median epoch) | valid perplexity |", "|---|---|---|---|---|---|---|"]
+             "| tokens/s (median epoch) | valid perplexity | trained (date, commit) |", "|---" * 8 + "|"]
     for name, row in training.items():
         lines.append(f"| {name} | {row['parameters']:,} | {row['model_mb']} | {row['seconds']} | "
                      f"{row['epochs']} ({row['best_epoch']}) | {row['tokens_per_second']} | "
-                     f"{row['valid_perplexity']} |")
+                     f"{row['valid_perplexity']} | {row['trained']} |")
     lines += ["", "## CPU latency, replies of exactly 64 generated tokens", "",
               "| system | greedy p50 (ms) | greedy p95 (ms) | beam 4 p50 (ms) | beam 4 p95 (ms) |",
               "|---|---|---|---|---|"]

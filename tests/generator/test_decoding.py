@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
+import torch
 
 from components.generator.data import encode_source, pad
 from components.generator.decoding import _TRACED_STEPS, DecodingSettings, decode
-from components.generator.generator import ResponseGenerator
+from components.generator.generator import ResponseGenerator, build_model
+from components.generator.tokenizer import BOS_ID
 from tests.generator.conftest import TEN_PAIRS
 
 QUESTIONS = [pair.question for pair in TEN_PAIRS] + ["tell me something new", "今天天气怎么样"]
@@ -94,3 +97,27 @@ def test_the_traced_cpu_step_decodes_like_the_eager_model(overfit_generators: di
         assert [r.text for r in traced_replies] == [r.text for r in eager_replies]
         assert [r.mean_log_prob for r in traced_replies] == pytest.approx([r.mean_log_prob for r in eager_replies],
                                                                           abs=1e-5)
+
+
+
+@pytest.mark.parametrize(("architecture", "sizes"), [
+    ("seq2seq", {"embedding_dim": 16, "hidden_size": 24, "layers": 2, "attention": "luong"}),
+    ("seq2seq", {"embedding_dim": 16, "hidden_size": 24, "layers": 2, "attention": "bahdanau"}),
+    ("transformer", {"d_model": 16, "heads": 2, "encoder_layers": 1, "decoder_layers": 2, "feedforward": 32}),
+])
+def test_token_by_token_steps_score_a_reply_as_training_does(architecture: str, sizes: dict[str, Any]) -> None:
+    """Decoding's step (GRU cells, or the cached decoder) and training's whole-sequence pass are
+    separate code; a reply must get the same log-probabilities from both."""
+    torch.manual_seed(0)
+    model = build_model(architecture, 60, sizes).eval()
+    source = torch.randint(5, 60, (3, 9))
+    mask = torch.ones_like(source, dtype=torch.bool)
+    mask[1, 6:] = False
+    target = torch.cat([torch.full((3, 1), BOS_ID), torch.randint(5, 60, (3, 7))], dim=1)
+    with torch.inference_mode():
+        whole = model(source, mask, target)
+        state, stepped = model.start(source, mask), []
+        for position in range(target.size(1)):
+            logits, state = model.step(target[:, position], state)
+            stepped.append(logits)
+    assert torch.stack(stepped, dim=1) == pytest.approx(whole, abs=1e-5)
