@@ -18,40 +18,15 @@ import json
 import os
 import platform
 import subprocess
-import time
 from datetime import datetime, timezone
 
 import torch
-from generation_bitext import ARCHITECTURES, RESULTS, ROOT, WORK, percentiles  # a sibling script
+from generation_bitext import ARCHITECTURES, RESULTS, ROOT, WORK, interleaved_latency  # a sibling script
 
 from components.generator.data import read_split
-from components.generator.decoding import DecodingSettings
 from components.generator.generator import ResponseGenerator
 
-FORCED = {"min_length": 64, "max_length": 64, "no_repeat_ngram": 0}
-STRATEGIES = {"greedy": DecodingSettings(strategy="greedy", **FORCED),
-              "beam 4": DecodingSettings(strategy="beam", beam_width=4, **FORCED)}
 STEPS = {"traced": True, "eager": False}
-
-
-def interleaved_latency(generators: dict[str, ResponseGenerator], questions: list[str],
-                        rounds: int) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-    """architecture -> strategy -> step -> p50/p95, every variant timed on each question in turn."""
-    variants = [(a, s, t) for a in generators for s in STRATEGIES for t in STEPS]
-    seconds: dict[tuple[str, str, str], list[float]] = {variant: [] for variant in variants}
-    for round_index in range(rounds):
-        for question_index, question in enumerate(questions):
-            shift = (round_index * len(questions) + question_index) % len(variants)
-            for architecture, strategy, step in variants[shift:] + variants[:shift]:
-                generator = generators[architecture]
-                generator.trace_steps = STEPS[step]
-                start = time.perf_counter()
-                reply = generator.reply(question, decoding=STRATEGIES[strategy])
-                seconds[architecture, strategy, step].append(time.perf_counter() - start)
-                assert reply.tokens == FORCED["max_length"], reply.tokens
-    for generator in generators.values():
-        generator.trace_steps = True  # as the bot runs
-    return {a: {s: {t: percentiles(seconds[a, s, t]) for t in STEPS} for s in STRATEGIES} for a in generators}
 
 
 def main() -> None:
@@ -62,9 +37,7 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     questions = [d.question for d in read_split(WORK / "bitext_corpus", "test")[: args.samples]]
     generators = {a: ResponseGenerator.load(WORK / f"bitext_{a}", device="cpu") for a in ARCHITECTURES}
-    for generator in generators.values():  # the first reply builds the trace
-        generator.reply(questions[0], decoding=STRATEGIES["greedy"])
-    latency = interleaved_latency(generators, questions, args.rounds)
+    latency = interleaved_latency(generators, questions, args.rounds, STEPS)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"

@@ -8,7 +8,8 @@ Steps: `kefu corpus build` splits Bitext 80/10/10 with a fixed seed; each archit
 trains from `benchmarks/configs/bitext_<architecture>.yml` within its time budget; every
 system is scored on the whole test split with `components.generator.evaluation` (full-length
 replies, never cut to 64 tokens); CPU latency is then timed on replies of exactly 64
-generated tokens, greedy and beam 4, one question at a time. Where CUDA is present, the
+generated tokens, greedy and beam 4, one question at a time, the systems taking turns on each
+question so that the machine's drifting speed falls on all of them alike. Where CUDA is present, the
 transformer's training throughput is also measured with bf16 autocast for two epochs.
 Results go to benchmarks/results/generation_bitext.{md,json,png}.
 """
@@ -68,15 +69,37 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
             "p95_ms": round(1000 * seconds[min(len(seconds) - 1, int(0.95 * len(seconds)))], 1)}
 
 
-def timed_replies(system: GeneratorSystem, questions: list[str], decoding: DecodingSettings) -> dict[str, float]:
-    """p50/p95 of one reply at a time, forced to exactly `max_length` generated tokens."""
-    seconds = []
-    for question in questions:
-        start = time.perf_counter()
-        reply = system.generator.reply(question, decoding=decoding)
-        seconds.append(time.perf_counter() - start)
-        assert reply.tokens == decoding.max_length, reply.tokens
-    return percentiles(seconds)
+FORCED_64 = {"min_length": 64, "max_length": 64, "no_repeat_ngram": 0}
+LATENCY_STRATEGIES = {"greedy": DecodingSettings(strategy="greedy", **FORCED_64),
+                      "beam 4": DecodingSettings(strategy="beam", beam_width=4, **FORCED_64)}
+
+
+def interleaved_latency(generators: dict[str, ResponseGenerator], questions: list[str], rounds: int = 1,
+                        steps: dict[str, bool] | None = None) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """architecture -> strategy -> step -> p50/p95 of one reply at a time, forced to exactly 64
+    generated tokens. `steps` names the decoding steps to time (True: traced, as the bot runs).
+    This machine's speed drifts by a third over minutes, so every variant is timed on each
+    question in turn, the order rotating, and all figures come from the same minutes."""
+    steps = steps or {"traced": True}
+    variants = [(a, s, t) for a in generators for s in LATENCY_STRATEGIES for t in steps]
+    for generator in generators.values():  # the first reply of each strategy builds its trace
+        for decoding in LATENCY_STRATEGIES.values():
+            generator.reply(questions[0], decoding=decoding)
+    seconds: dict[tuple[str, str, str], list[float]] = {variant: [] for variant in variants}
+    for round_index in range(rounds):
+        for question_index, question in enumerate(questions):
+            shift = (round_index * len(questions) + question_index) % len(variants)
+            for architecture, strategy, step in variants[shift:] + variants[:shift]:
+                generator = generators[architecture]
+                generator.trace_steps = steps[step]
+                start = time.perf_counter()
+                reply = generator.reply(question, decoding=LATENCY_STRATEGIES[strategy])
+                seconds[architecture, strategy, step].append(time.perf_counter() - start)
+                assert reply.tokens == FORCED_64["max_length"], reply.tokens
+    for generator in generators.values():
+        generator.trace_steps = True  # as the bot runs
+    return {a: {s: {t: percentiles(seconds[a, s, t]) for t in steps} for s in LATENCY_STRATEGIES}
+            for a in generators}
 
 
 def gpu_throughput(train: list, valid: list) -> dict[str, float] | None:
@@ -131,13 +154,10 @@ def main() -> None:
         systems.append(GeneratorSystem(generator, architecture))
 
     rows = [evaluate_system(system, test, args.latency_samples) for system in systems]
-    latency = {}
     questions = [d.question for d in test[: args.latency_samples]]
-    for system in systems[2:]:
-        fixed = {"min_length": 64, "max_length": 64, "no_repeat_ngram": 0}
-        latency[system.name] = {
-            "greedy": timed_replies(system, questions, DecodingSettings(strategy="greedy", **fixed)),
-            "beam 4": timed_replies(system, questions, DecodingSettings(strategy="beam", beam_width=4, **fixed))}
+    traced = interleaved_latency({system.name: system.generator for system in systems[2:]}, questions)
+    latency = {name: {strategy: steps["traced"] for strategy, steps in strategies.items()}
+               for name, strategies in traced.items()}
     gpu = gpu_throughput(train, valid)
     meta = {"date": today, "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
