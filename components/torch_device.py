@@ -13,3 +13,15 @@ def pick_device(name: str) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def has_fast_bf16(device: torch.device) -> bool:
+    """Whether bf16 matrix products run natively here: CUDA with bf16, or a CPU with AMX or
+    AVX-512 BF16 (elsewhere bf16 is emulated and slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return any(getattr(cpu, check, lambda: False)()
+                   for check in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return False

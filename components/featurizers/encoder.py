@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from components.torch_device import pick_device
+from components.torch_device import has_fast_bf16, pick_device
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ class FinetuneSettings:
     # the intents never show keep their meaning, and each step updates half as many weights.
     freeze_embeddings: bool = True
     label_smoothing: float = 0.1
+    # "auto": bf16 autocast where the device multiplies bf16 natively (CUDA, or a CPU with AMX or
+    # AVX-512 BF16), else fp32; or "bf16" / "fp32". The weights and the optimiser stay in fp32.
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f'fine-tuning precision must be "auto", "bf16" or "fp32", not {self.precision!r}')
 
 
 class WordEncoder:
@@ -105,7 +112,6 @@ class WordEncoder:
 
     def finetune(self, sentences: Sequence[list[str]], labels: Sequence[str], settings: FinetuneSettings) -> None:
         """Tune the encoder to tell the labels (intents) apart from its sentence vector."""
-        random.seed(settings.seed)
         torch.manual_seed(settings.seed)
         names = sorted(set(labels))
         targets = torch.tensor([names.index(label) for label in labels])
@@ -118,19 +124,22 @@ class WordEncoder:
             {"params": head.parameters(), "lr": settings.learning_rate * settings.head_learning_rate_factor},
         ])
         batches = length_buckets([len(" ".join(words)) for words in sentences], settings.batch_size)
+        rng = random.Random(settings.seed)
         total_steps = max(1, settings.epochs * len(batches))
         warmup = max(1, int(total_steps * settings.warmup_fraction))
         decay_steps = max(1, total_steps - warmup)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / decay_steps)))
+        bf16 = settings.precision == "bf16" or (settings.precision == "auto" and has_fast_bf16(self.device))
         self.model.train()
         for epoch in range(settings.epochs):
-            random.shuffle(batches)
+            rng.shuffle(batches)
             correct, seen, started = 0, 0, time.monotonic()
             for indices in batches:
                 batch = self._batch([sentences[i] for i in indices]).to(self.device)
-                hidden = self.model(**batch).last_hidden_state
-                logits = head(self._sentence(hidden, batch["attention_mask"]))
+                with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
+                    hidden = self.model(**batch).last_hidden_state
+                    logits = head(self._sentence(hidden, batch["attention_mask"])).float()
                 expected = targets[indices].to(self.device)
                 loss = torch.nn.functional.cross_entropy(logits, expected, label_smoothing=settings.label_smoothing)
                 optimiser.zero_grad()
@@ -140,8 +149,8 @@ class WordEncoder:
                 schedule.step()
                 correct += int((logits.argmax(-1) == expected).sum())
                 seen += len(indices)
-            logger.info("Encoder fine-tuning epoch %d/%d: training accuracy %.3f, %.0f s",
-                        epoch + 1, settings.epochs, correct / max(seen, 1), time.monotonic() - started)
+            logger.info("Encoder fine-tuning epoch %d/%d (%s): training accuracy %.3f, %.0f s", epoch + 1,
+                        settings.epochs, "bf16" if bf16 else "fp32", correct / max(seen, 1), time.monotonic() - started)
         embeddings.requires_grad_(True)
         self.model.eval()
 

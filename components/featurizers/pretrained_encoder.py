@@ -56,6 +56,9 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             "finetune_freeze_embeddings": tuning.freeze_embeddings,
             # Cross-entropy label smoothing of the intent head.
             "finetune_label_smoothing": tuning.label_smoothing,
+            # "auto": bf16 autocast where the device has native bf16 (CUDA, or a CPU with AMX or
+            # AVX-512 BF16), otherwise fp32; or "bf16" / "fp32".
+            "finetune_precision": tuning.precision,
             "seed": tuning.seed,
         }
 
@@ -65,6 +68,9 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             raise InvalidConfigException("PretrainedEncoderFeaturizer needs `model_path`: a local encoder folder")
         if config["sentence_pooling"] not in ("mean", "cls"):
             raise InvalidConfigException('PretrainedEncoderFeaturizer: sentence_pooling must be "mean" or "cls"')
+        if config["finetune_precision"] not in ("auto", "bf16", "fp32"):
+            raise InvalidConfigException(
+                'PretrainedEncoderFeaturizer: finetune_precision must be "auto", "bf16" or "fp32"')
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
@@ -114,7 +120,8 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
                     epochs=self._config["finetune_epochs"], learning_rate=self._config["finetune_learning_rate"],
                     batch_size=self._config["finetune_batch_size"], seed=self._config["seed"],
                     freeze_embeddings=self._config["finetune_freeze_embeddings"],
-                    label_smoothing=self._config["finetune_label_smoothing"])
+                    label_smoothing=self._config["finetune_label_smoothing"],
+                    precision=self._config["finetune_precision"])
                 self.encoder.finetune(sentences, [m.get(INTENT) for m in examples], settings)
                 self.encoder.save(folder)
             (folder / STATE_FILE).write_text(json.dumps({"tuned": bool(self._config["finetune"])}))

@@ -75,16 +75,27 @@ def test_missing_encoder_folder_is_named(tmp_path: Path) -> None:
         features(component.trained(tokenised(ENGLISH)), tokenised(["hello"]))
 
 
-@pytest.mark.parametrize("freeze", [True, False])
-def test_finetuning_keeps_the_subword_table_unless_told_not_to(tiny_electra: Path, freeze: bool) -> None:
+@pytest.mark.parametrize(("freeze", "precision"), [(True, "fp32"), (False, "fp32"), (True, "bf16")])
+def test_finetuning_keeps_the_subword_table_unless_told_not_to(tiny_electra: Path, freeze: bool,
+                                                              precision: str) -> None:
     import torch
 
     encoder = WordEncoder(tiny_electra)
     table = encoder.model.get_input_embeddings().weight.detach().clone()
     layers = [p.detach().clone() for p in encoder.model.encoder.parameters()]
     sentences = [text.split() for text, _ in ENGLISH]
-    encoder.finetune(sentences, [intent for _, intent in ENGLISH],
-                     FinetuneSettings(epochs=2, learning_rate=1e-3, batch_size=4, freeze_embeddings=freeze))
+    encoder.finetune(sentences, [intent for _, intent in ENGLISH], FinetuneSettings(
+        epochs=2, learning_rate=1e-3, batch_size=4, freeze_embeddings=freeze, precision=precision))
     assert torch.equal(encoder.model.get_input_embeddings().weight, table) == freeze
     assert any(not torch.equal(p, before) for p, before in zip(encoder.model.encoder.parameters(), layers, strict=True))
     assert encoder.model.get_input_embeddings().weight.requires_grad  # left as it was found
+    # bf16 is only the arithmetic: the tuned weights that get saved stay fp32
+    assert {p.dtype for p in encoder.model.parameters()} == {torch.float32}
+
+
+def test_an_unknown_finetuning_precision_is_refused(tmp_path: Path, tiny_electra: Path) -> None:
+    from rasa.shared.exceptions import InvalidConfigException
+
+    with pytest.raises(InvalidConfigException, match="finetune_precision"):
+        Component(PretrainedEncoderFeaturizer, tmp_path / "m",
+                  {"model_path": str(tiny_electra), "finetune_precision": "fp8"}).trained(tokenised(ENGLISH))
