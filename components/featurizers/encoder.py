@@ -49,6 +49,12 @@ class FinetuneSettings:
     # "auto": bf16 autocast where the device multiplies bf16 natively (CUDA, or a CPU with AMX or
     # AVX-512 BF16), else fp32; or "bf16" / "fp32". The weights and the optimiser stay in fp32.
     precision: str = "auto"
+    # Weight of a supervised contrastive loss next to the classification loss (0: off). Each
+    # batch then holds batch_size / 2 sentences of similar length, each with a partner of the same
+    # intent; their normalised sentence vectors are pulled together and the rest pushed apart, so the
+    # features themselves, not only the head that is thrown away, separate the intents.
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.1
 
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "bf16", "fp32"):
@@ -123,8 +129,11 @@ class WordEncoder:
             {"params": tuned, "lr": settings.learning_rate},
             {"params": head.parameters(), "lr": settings.learning_rate * settings.head_learning_rate_factor},
         ])
-        batches = length_buckets([len(" ".join(words)) for words in sentences], settings.batch_size)
+        contrastive = settings.contrastive_weight > 0
+        lengths = [len(" ".join(words)) for words in sentences]
+        batches = length_buckets(lengths, max(1, settings.batch_size // 2) if contrastive else settings.batch_size)
         rng = random.Random(settings.seed)
+        partners = _PartnerPicker(targets.tolist(), lengths, rng)
         total_steps = max(1, settings.epochs * len(batches))
         warmup = max(1, int(total_steps * settings.warmup_fraction))
         decay_steps = max(1, total_steps - warmup)
@@ -135,13 +144,18 @@ class WordEncoder:
         for epoch in range(settings.epochs):
             rng.shuffle(batches)
             correct, seen, started = 0, 0, time.monotonic()
-            for indices in batches:
+            for anchors in batches:
+                indices = anchors + [partners.pick(i) for i in anchors] if contrastive else anchors
                 batch = self._batch([sentences[i] for i in indices]).to(self.device)
                 with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
                     hidden = self.model(**batch).last_hidden_state
-                    logits = head(self._sentence(hidden, batch["attention_mask"])).float()
+                    pooled = self._sentence(hidden, batch["attention_mask"])
+                    logits = head(pooled).float()
                 expected = targets[indices].to(self.device)
                 loss = torch.nn.functional.cross_entropy(logits, expected, label_smoothing=settings.label_smoothing)
+                if contrastive:
+                    loss = loss + settings.contrastive_weight * supervised_contrastive_loss(
+                        pooled.float(), expected, settings.contrastive_temperature)
                 optimiser.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(tuned, 1.0)
@@ -157,6 +171,37 @@ class WordEncoder:
     def save(self, folder: Path) -> None:
         self.model.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
+
+
+class _PartnerPicker:
+    """A random sentence of the same label and a similar length, so a pair adds little padding."""
+
+    def __init__(self, labels: Sequence[int], lengths: Sequence[int], rng: random.Random) -> None:
+        self.rng = rng
+        self.by_label: dict[int, list[int]] = {}
+        for index in sorted(range(len(labels)), key=lambda i: (lengths[i], i)):
+            self.by_label.setdefault(labels[index], []).append(index)
+        self.label = list(labels)
+        self.position = {index: rank for group in self.by_label.values() for rank, index in enumerate(group)}
+
+    def pick(self, index: int) -> int:
+        group = self.by_label[self.label[index]]
+        rank = self.position[index] + self.rng.choice((-2, -1, 1, 2))
+        return group[min(len(group) - 1, max(0, rank))]  # at the ends of a small group, maybe itself
+
+
+def supervised_contrastive_loss(vectors: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean -log p(a same-label vector | vector) over the batch's cosine similarities, for every
+    vector with a same-label partner (Khosla et al.'s SupCon, the partners averaged outside the log)."""
+    unit = torch.nn.functional.normalize(vectors, dim=-1)
+    itself = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    log_prob = (unit @ unit.T / temperature).masked_fill(itself, float("-inf")).log_softmax(dim=-1)
+    partners = (labels[:, None] == labels[None, :]) & ~itself
+    count = partners.sum(dim=1)
+    if not bool((count > 0).any()):
+        return vectors.new_zeros(())
+    per_vector = log_prob.masked_fill(~partners, 0.0).sum(dim=1)[count > 0] / count[count > 0]
+    return -per_vector.mean()
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

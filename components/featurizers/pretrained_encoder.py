@@ -59,6 +59,9 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             # "auto": bf16 autocast where the device has native bf16 (CUDA, or a CPU with AMX or
             # AVX-512 BF16), otherwise fp32; or "bf16" / "fp32".
             "finetune_precision": tuning.precision,
+            # Weight of a supervised contrastive loss next to the classification loss (0: off);
+            # batches then pair each sentence with another of its intent.
+            "finetune_contrastive_weight": tuning.contrastive_weight,
             "seed": tuning.seed,
         }
 
@@ -121,7 +124,8 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
                     batch_size=self._config["finetune_batch_size"], seed=self._config["seed"],
                     freeze_embeddings=self._config["finetune_freeze_embeddings"],
                     label_smoothing=self._config["finetune_label_smoothing"],
-                    precision=self._config["finetune_precision"])
+                    precision=self._config["finetune_precision"],
+                    contrastive_weight=self._config["finetune_contrastive_weight"])
                 self.encoder.finetune(sentences, [m.get(INTENT) for m in examples], settings)
                 self.encoder.save(folder)
             (folder / STATE_FILE).write_text(json.dumps({"tuned": bool(self._config["finetune"])}))

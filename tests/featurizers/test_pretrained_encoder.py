@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from components.featurizers import PretrainedEncoderFeaturizer
-from components.featurizers.encoder import EncoderError, FinetuneSettings, WordEncoder
+from components.featurizers.encoder import (
+    EncoderError,
+    FinetuneSettings,
+    WordEncoder,
+    supervised_contrastive_loss,
+)
 from tests.featurizers.checks import ENGLISH, Component, check_featurizer, features, tokenised
 
 
@@ -75,9 +80,10 @@ def test_missing_encoder_folder_is_named(tmp_path: Path) -> None:
         features(component.trained(tokenised(ENGLISH)), tokenised(["hello"]))
 
 
-@pytest.mark.parametrize(("freeze", "precision"), [(True, "fp32"), (False, "fp32"), (True, "bf16")])
-def test_finetuning_keeps_the_subword_table_unless_told_not_to(tiny_electra: Path, freeze: bool,
-                                                              precision: str) -> None:
+@pytest.mark.parametrize(("freeze", "precision", "contrastive_weight"),
+                         [(True, "fp32", 0.0), (False, "fp32", 0.0), (True, "bf16", 0.0), (True, "fp32", 0.5)])
+def test_finetuning_keeps_the_subword_table_unless_told_not_to(tiny_electra: Path, freeze: bool, precision: str,
+                                                              contrastive_weight: float) -> None:
     import torch
 
     encoder = WordEncoder(tiny_electra)
@@ -85,12 +91,24 @@ def test_finetuning_keeps_the_subword_table_unless_told_not_to(tiny_electra: Pat
     layers = [p.detach().clone() for p in encoder.model.encoder.parameters()]
     sentences = [text.split() for text, _ in ENGLISH]
     encoder.finetune(sentences, [intent for _, intent in ENGLISH], FinetuneSettings(
-        epochs=2, learning_rate=1e-3, batch_size=4, freeze_embeddings=freeze, precision=precision))
+        epochs=2, learning_rate=1e-3, batch_size=4, freeze_embeddings=freeze, precision=precision,
+        contrastive_weight=contrastive_weight))
     assert torch.equal(encoder.model.get_input_embeddings().weight, table) == freeze
     assert any(not torch.equal(p, before) for p, before in zip(encoder.model.encoder.parameters(), layers, strict=True))
     assert encoder.model.get_input_embeddings().weight.requires_grad  # left as it was found
     # bf16 is only the arithmetic: the tuned weights that get saved stay fp32
     assert {p.dtype for p in encoder.model.parameters()} == {torch.float32}
+
+
+def test_the_contrastive_loss_rewards_intents_that_cluster() -> None:
+    import torch
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    centres = torch.eye(3, 16)[labels]
+    clustered = centres + 0.05 * torch.randn(6, 16, generator=torch.Generator().manual_seed(1))
+    scattered = torch.randn(6, 16, generator=torch.Generator().manual_seed(2))
+    assert supervised_contrastive_loss(clustered, labels, 0.1) < supervised_contrastive_loss(scattered, labels, 0.1)
+    assert supervised_contrastive_loss(scattered, torch.arange(6), 0.1) == 0  # no partners, nothing to pull
 
 
 def test_an_unknown_finetuning_precision_is_refused(tmp_path: Path, tiny_electra: Path) -> None:
