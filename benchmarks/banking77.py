@@ -25,11 +25,11 @@ import platform
 import statistics
 import subprocess
 import sys
-from typing import Any
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import yaml
 
