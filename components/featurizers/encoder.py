@@ -133,7 +133,7 @@ class WordEncoder:
         lengths = [len(" ".join(words)) for words in sentences]
         batches = length_buckets(lengths, max(1, settings.batch_size // 2) if contrastive else settings.batch_size)
         rng = random.Random(settings.seed)
-        partners = _PartnerPicker(targets.tolist(), lengths, rng)
+        partners = _PartnerPicker(targets.tolist(), lengths, rng) if contrastive else None
         total_steps = max(1, settings.epochs * len(batches))
         warmup = max(1, int(total_steps * settings.warmup_fraction))
         decay_steps = max(1, total_steps - warmup)
@@ -145,7 +145,7 @@ class WordEncoder:
             rng.shuffle(batches)
             correct, seen, started = 0, 0, time.monotonic()
             for anchors in batches:
-                indices = anchors + [partners.pick(i) for i in anchors] if contrastive else anchors
+                indices = anchors + [partners.pick(i) for i in anchors] if partners else anchors
                 batch = self._batch([sentences[i] for i in indices]).to(self.device)
                 with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
                     hidden = self.model(**batch).last_hidden_state
