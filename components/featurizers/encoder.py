@@ -19,6 +19,9 @@ from components.torch_device import has_fast_bf16, pick_device
 logger = logging.getLogger(__name__)
 
 
+PRECISIONS = ("auto", "bf16", "fp32")  # of fine-tuning; see FinetuneSettings.precision
+
+
 class EncoderError(ValueError):
     """A model folder that is missing or cannot be loaded."""
 
@@ -57,8 +60,8 @@ class FinetuneSettings:
     contrastive_temperature: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f'fine-tuning precision must be "auto", "bf16" or "fp32", not {self.precision!r}')
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"fine-tuning precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
 
 class WordEncoder:

@@ -20,7 +20,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.corpus import file_digest
-from components.featurizers.encoder import EncoderSettings, FinetuneSettings, WordEncoder
+from components.featurizers.encoder import PRECISIONS, EncoderSettings, FinetuneSettings, WordEncoder
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "encoder.json"
@@ -71,9 +71,9 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             raise InvalidConfigException("PretrainedEncoderFeaturizer needs `model_path`: a local encoder folder")
         if config["sentence_pooling"] not in ("mean", "cls"):
             raise InvalidConfigException('PretrainedEncoderFeaturizer: sentence_pooling must be "mean" or "cls"')
-        if config["finetune_precision"] not in ("auto", "bf16", "fp32"):
+        if config["finetune_precision"] not in PRECISIONS:
             raise InvalidConfigException(
-                'PretrainedEncoderFeaturizer: finetune_precision must be "auto", "bf16" or "fp32"')
+                f"PretrainedEncoderFeaturizer: finetune_precision must be one of {', '.join(PRECISIONS)}")
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
