@@ -54,8 +54,9 @@ class FinetuneSettings:
     precision: str = "auto"
     # Weight of a supervised contrastive loss next to the classification loss (0: off). Each
     # batch then holds batch_size / 2 sentences of similar length, each with a partner of the same
-    # intent; their normalised sentence vectors are pulled together and the rest pushed apart, so the
-    # features themselves, not only the head that is thrown away, separate the intents.
+    # intent (see _PartnerPicker); their normalised sentence vectors are pulled together and the
+    # rest pushed apart, so the features themselves, not only the head that is thrown away,
+    # separate the intents.
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.1
 
@@ -97,6 +98,10 @@ class WordEncoder:
             return hidden[:, 0]
         mask = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+    def _pooled(self, sentences: Sequence[list[str]]) -> torch.Tensor:
+        batch = self._batch(sentences).to(self.device)
+        return self._sentence(self.model(**batch).last_hidden_state, batch["attention_mask"])
 
     def encode(self, sentences: Sequence[list[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each sentence (a list of words): a [words, dims] matrix and a [dims] vector."""
@@ -148,11 +153,11 @@ class WordEncoder:
             rng.shuffle(batches)
             correct, seen, started = 0, 0, time.monotonic()
             for anchors in batches:
-                indices = anchors + [partners.pick(i) for i in anchors] if partners else anchors
-                batch = self._batch([sentences[i] for i in indices]).to(self.device)
+                # anchors and partners are each of similar length, but not to each other: two passes
+                groups = [anchors, partners.pick(anchors)] if partners else [anchors]
+                indices = [index for group in groups for index in group]
                 with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
-                    hidden = self.model(**batch).last_hidden_state
-                    pooled = self._sentence(hidden, batch["attention_mask"])
+                    pooled = torch.cat([self._pooled([sentences[i] for i in group]) for group in groups])
                     logits = head(pooled).float()
                 expected = targets[indices].to(self.device)
                 loss = torch.nn.functional.cross_entropy(logits, expected, label_smoothing=settings.label_smoothing)
@@ -177,7 +182,9 @@ class WordEncoder:
 
 
 class _PartnerPicker:
-    """A random sentence of the same label and a similar length, so a pair adds little padding."""
+    """A same-label partner for each sentence of a batch, all near one random length quantile of
+    their labels: a partner's length is unrelated to its sentence's (a pair is rarely a near-copy),
+    yet the partners are of similar length to each other, so their own pass adds little padding."""
 
     def __init__(self, labels: Sequence[int], lengths: Sequence[int], rng: random.Random) -> None:
         self.rng = rng
@@ -185,12 +192,17 @@ class _PartnerPicker:
         for index in sorted(range(len(labels)), key=lambda i: (lengths[i], i)):
             self.by_label.setdefault(labels[index], []).append(index)
         self.label = list(labels)
-        self.position = {index: rank for group in self.by_label.values() for rank, index in enumerate(group)}
 
-    def pick(self, index: int) -> int:
-        group = self.by_label[self.label[index]]
-        rank = self.position[index] + self.rng.choice((-2, -1, 1, 2))
-        return group[min(len(group) - 1, max(0, rank))]  # at the ends of a small group, maybe itself
+    def pick(self, anchors: Sequence[int]) -> list[int]:
+        quantile = self.rng.random()
+        picked = []
+        for index in anchors:
+            group = self.by_label[self.label[index]]
+            rank = min(len(group) - 1, max(0, round(quantile * (len(group) - 1)) + self.rng.randint(-2, 2)))
+            if group[rank] == index and len(group) > 1:  # not itself, where the label has others
+                rank = rank + 1 if rank + 1 < len(group) else rank - 1
+            picked.append(group[rank])
+        return picked
 
 
 def supervised_contrastive_loss(vectors: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -111,6 +111,25 @@ def test_the_contrastive_loss_rewards_intents_that_cluster() -> None:
     assert supervised_contrastive_loss(scattered, torch.arange(6), 0.1) == 0  # no partners, nothing to pull
 
 
+def test_contrastive_partners_share_the_intent_but_not_the_sentence() -> None:
+    import random
+
+    from components.featurizers.encoder import _PartnerPicker
+
+    labels = [index % 3 for index in range(60)]
+    lengths = [index * 7 % 50 for index in range(60)]
+    picker = _PartnerPicker(labels, lengths, random.Random(0))
+    anchors = list(range(0, 60, 5))
+    for _ in range(20):
+        partners = picker.pick(anchors)
+        assert [labels[i] for i in partners] == [labels[i] for i in anchors]
+        assert all(partner != anchor for partner, anchor in zip(partners, anchors, strict=True))
+        # drawn near one length quantile, so the partners' own pass pads little
+        assert max(lengths[i] for i in partners) - min(lengths[i] for i in partners) <= 15
+    seen = {tuple(picker.pick(anchors)) for _ in range(20)}
+    assert len(seen) > 10  # a new partner each epoch, not always the same one
+
+
 def test_an_unknown_finetuning_precision_is_refused(tmp_path: Path, tiny_electra: Path) -> None:
     from rasa.shared.exceptions import InvalidConfigException
 
