@@ -6,7 +6,8 @@ per configuration: test accuracy, macro-F1, training wall time, model archive si
 the median latency of parsing one message with the loaded model.
 
     .venv/bin/python benchmarks/banking77.py --configs a b --epochs 10
-    .venv/bin/python benchmarks/banking77.py --configs b a-lite b-lite --epochs b=10 a-lite=20 b-lite=20
+    .venv/bin/python benchmarks/banking77.py --configs b --epochs 10
+    .venv/bin/python benchmarks/banking77.py --configs a-lite b-lite --epochs a-lite=100 b-lite=80
     .venv/bin/python benchmarks/banking77.py --configs d e d-ft c --epochs 20
     .venv/bin/python benchmarks/banking77.py --configs b --limit 400 --epochs 5   # a quick check
 
