@@ -78,7 +78,7 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
                   "finetune_batch_size": 32}
     # classification plus a supervised contrastive loss, each sentence paired with another of its
     # intent; DIET with a 64-wide embedding that compares against every intent, not 20 sampled ones
-    contrastive = {**fine_tuned, "finetune_epochs": 5, "finetune_contrastive_weight": 0.5}
+    contrastive = {**fine_tuned, "finetune_epochs": 4, "finetune_contrastive_weight": 0.5}
     wide_diet = {"embedding_dimension": 64, "number_of_negative_examples": 76}
     return {
         "a": ("stock default pipeline, DIET", [*STOCK_FEATURIZERS, diet("a")]),
@@ -93,7 +93,7 @@ def pipelines(epochs: dict[str, int]) -> dict[str, tuple[str, list[dict]]]:
               [{"name": "WhitespaceTokenizer"}, own_words, diet("c", transformer=False)]),
         "d": ("PretrainedEncoderFeaturizer (MiniLM, frozen), DIET without transformer layers",
               [{"name": "WhitespaceTokenizer"}, encoder, diet("d", transformer=False)]),
-        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 5 epochs, lr 1e-4, 16 sentences + 16 "
+        "d-ft": ("PretrainedEncoderFeaturizer (MiniLM, finetune: true, 4 epochs, lr 1e-4, 16 sentences + 16 "
                  "same-intent partners a batch, cross-entropy + 0.5 supervised contrastive, embeddings frozen, "
                  "label smoothing 0.1, bf16), DIET without transformer layers, embedding 64, all 76 negatives",
                  [{"name": "WhitespaceTokenizer"}, contrastive, diet("d-ft", transformer=False, **wide_diet)]),
