@@ -214,9 +214,9 @@ def write_results(rows: dict[str, dict], meta: dict) -> None:
         import matplotlib.pyplot as plt
 
         figure, axes = plt.subplots(figsize=(6, 4))
-        for key, row in done.items():
-            axes.scatter(row["train_seconds"] / 60, row["accuracy"])
-            axes.annotate(key, (row["train_seconds"] / 60, row["accuracy"]))
+        for key, row in sorted(done.items()):  # a legend, as labels beside close points overlap
+            axes.scatter(row["train_seconds"] / 60, row["accuracy"], label=key)
+        axes.legend(fontsize=8, ncol=2)
         axes.set_xlabel("training time (min)")
         axes.set_ylabel("test accuracy (%)")
         axes.set_title("Banking77: accuracy against training time")
