@@ -17,7 +17,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install encoder train chat serve api-secret test lint corpus clean
+.PHONY: install encoder system-packages train chat serve api-secret test lint corpus clean
 
 install: $(STAMP) $(ENCODER)
 
@@ -78,7 +78,32 @@ serve: api-secret train
 		$${KEFU_JWT_SECRET:+--jwt-secret "$$KEFU_JWT_SECRET" --jwt-method HS256} \
 		$${KEFU_CORS_ORIGINS:+--cors $$KEFU_CORS_ORIGINS})
 
-test: $(STAMP) $(ENCODER)
+# The programs the tests talk to, each with the Debian package that ships it.
+SYSTEM_PROGRAMS := redis-server:redis-server chromium:chromium chromedriver:chromium-driver
+
+# Installs the missing programs with apt-get where that is possible (root, or passwordless
+# sudo); elsewhere stops at once with the command to run, before any test notices.
+system-packages:
+	@missing=""; \
+	for entry in $(SYSTEM_PROGRAMS); do \
+		command -v "$${entry%%:*}" >/dev/null 2>&1 || missing="$$missing $${entry#*:}"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else \
+		echo "The tests need Debian packages that are not installed:$$missing"; \
+		echo "Install them, then run make test again:"; \
+		echo "  sudo apt-get install -y$$missing"; \
+		exit 1; \
+	fi; \
+	echo "Installing$$missing with apt-get ..."; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null || { \
+		echo "apt-get could not install$$missing; install them by hand: sudo apt-get install -y$$missing"; \
+		exit 1; }
+
+test: system-packages $(STAMP) $(ENCODER)
 	$(BIN)/python -m pytest
 
 # The project's corpus through the pipeline: .kefu/corpus/{train,valid,test}.jsonl + report.md

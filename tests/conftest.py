@@ -222,7 +222,7 @@ class RedisServer:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     if not shutil.which("redis-server"):
-        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server; .ci/run does it)")
+        pytest.fail("redis-server is not installed (Debian: apt-get install redis-server; make test does it)")
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server

@@ -33,7 +33,7 @@ def browser() -> Iterator[WebDriver]:
     for program in ("chromium", "chromedriver"):
         if not shutil.which(program):
             pytest.fail(f"{program} is not installed (Debian: apt-get install chromium chromium-driver; "
-                        ".ci/run does it)")
+                        "make test does it)")
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
