@@ -280,11 +280,14 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kefu", description="Kefu, a customer-service assistant built on Rasa."
+        prog="kefu", usage="kefu [-h] [--version] COMMAND ...",
+        description="Kefu, a customer-service assistant built on Rasa.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"kefu {__version__}")
     parser.set_defaults(run=lambda args: parser.print_help())
-    commands = parser.add_subparsers(metavar="COMMAND")
+    # The commands are listed, nested ones too, in the epilog that main() writes.
+    commands = parser.add_subparsers(metavar="COMMAND", help=argparse.SUPPRESS)
 
     queue_file = argparse.ArgumentParser(add_help=False)
     queue_file.add_argument(
@@ -337,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_feedback_export)
 
     forget = commands.add_parser(
-        "forget", help="delete a conversation's events, feedback and hand-off records (right to erasure)"
+        "forget", help="erase a conversation: events, feedback, hand-off records"
     )
     forget.add_argument("conversation_id", metavar="CONVERSATION_ID")
     forget.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"))
@@ -374,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(run=_build_corpus)
 
     generator = commands.add_parser("generator", help="train and try the response generator")
-    generator_commands = generator.add_subparsers(dest="generator_command", required=True)
+    generator_commands = generator.add_subparsers(dest="generator_command", metavar="ACTION", required=True)
     train = generator_commands.add_parser("train", help="train a generator on a corpus folder")
     train.add_argument("--corpus", type=Path, required=True, metavar="DIR",
                        help="folder written by `kefu corpus build` (train.jsonl, valid.jsonl)")
@@ -405,8 +408,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_lines(parser: argparse.ArgumentParser, prefix: str = "kefu") -> list[tuple[str, str]]:
+    """(command, help) for every command below `parser`, nested ones included."""
+    lines = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, subparser in action.choices.items():
+                lines.append((f"{prefix} {name}", helps.get(name) or ""))
+                lines += _command_lines(subparser, f"{prefix} {name}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    lines = _command_lines(parser)
+    width = max(len(command) for command, _ in lines)
+    parser.epilog = "commands:\n" + "\n".join(f"  {command:<{width}}  {text}" for command, text in lines)
     args = parser.parse_args(argv)
     try:
         args.run(args)

@@ -18,8 +18,16 @@ def kefu(*args: str) -> subprocess.CompletedProcess:
 
 def test_version_and_help() -> None:
     assert kefu("--version").stdout.strip() == f"kefu {__version__}"
-    assert "handoff" in kefu("--help").stdout
     assert "resume" in kefu("handoff", "--help").stdout
+
+
+def test_help_lists_every_command_on_one_line() -> None:
+    listed = {line.strip().split("  ")[0]: line.strip() for line in kefu("--help").stdout.splitlines()
+              if line.startswith("  kefu ")}
+    for command in ("handoff list", "handoff resume", "feedback stats", "feedback review", "feedback export",
+                    "forget", "corpus build", "generator train", "generator reply", "evaluate"):
+        line = listed.get(f"kefu {command}")
+        assert line is not None and len(line.split("  ", 2)[-1].strip()) > 10, (command, listed)
 
 
 def test_resume_without_an_open_request_is_refused(tmp_path: Path) -> None:
