@@ -18,9 +18,9 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from components.action_names import GENERATED_REPLY_ACTION
 from components.feedback import FeedbackLog, RatedReply
 
-GENERATED_REPLY_ACTION = "utter_generated_reply"
 ASK_EVERY_ENV = "KEFU_FEEDBACK_EVERY"
 CORRECTION_FORM = "correction_form"
 

@@ -34,6 +34,16 @@ def parse_order_id(text: Any) -> str | None:
     return match.group(0).lstrip("#") if match else None
 
 
+# Each status an order can have, with the fields its response `utter_order_<status>`
+# (domain.yml) states besides the order number.
+STATUS_FIELDS: dict[str, tuple[str, ...]] = {
+    "processing": (),
+    "shipped": ("carrier", "tracking_number"),
+    "delivered": ("carrier",),
+    "cancelled": (),
+}
+
+
 @dataclass(frozen=True)
 class Order:
     order_id: str
@@ -41,29 +51,15 @@ class Order:
     carrier: str | None = None
     tracking_number: str | None = None
 
-    def describe(self) -> str:
-        if self.status == "processing":
-            return (
-                f"Order {self.order_id} is being prepared and will ship within 24 hours "
-                "on a business day. Until then you can still cancel it or change the address."
-            )
-        if self.status == "shipped":
-            return (
-                f"Order {self.order_id} has shipped with {self.carrier} and is on its way "
-                f"(tracking number {self.tracking_number}). Standard delivery takes "
-                "3-5 business days, express 1-2."
-            )
-        if self.status == "delivered":
-            return (
-                f"Order {self.order_id} was delivered by {self.carrier}. If you can't find "
-                "it, please check with neighbours or ask me for a human agent."
-            )
-        if self.status == "cancelled":
-            return (
-                f"Order {self.order_id} was cancelled. If you paid for it, the refund goes "
-                "back to your original payment method within 5-7 business days."
-            )
-        raise ValueError(f"order {self.order_id}: unknown status {self.status!r}")
+    def response(self) -> tuple[str, dict[str, str]]:
+        """The domain response that says where the order is (`utter_order_<status>`, in the
+        customer's language) and the values that fill its {order_id}, {carrier}, ... slots."""
+        fields = STATUS_FIELDS.get(self.status)
+        if fields is None:
+            raise ValueError(f"order {self.order_id}: unknown status {self.status!r}")
+        values = {"order_id": self.order_id}
+        values.update((name, str(getattr(self, name))) for name in fields)
+        return f"utter_order_{self.status}", values
 
 
 def load_order_book(path: Path | None = None) -> dict[str, Order]:
@@ -74,6 +70,6 @@ def load_order_book(path: Path | None = None) -> dict[str, Order]:
     orders = {}
     for number, fields in (entries.get("orders") or {}).items():
         order = Order(order_id=str(number), **fields)
-        order.describe()  # fail at load time, naming the order, on an unknown status
+        order.response()  # fail at load time, naming the order, on an unknown status
         orders[order.order_id] = order
     return orders

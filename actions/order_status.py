@@ -42,6 +42,7 @@ class ActionOrderStatus(Action):
         if order is None:
             dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
         else:
-            dispatcher.utter_message(text=order.describe())
+            response, values = order.response()
+            dispatcher.utter_message(response=response, **values)
         # Forget the number so the next question about another order asks again.
         return [SlotSet("order_id", None)]

@@ -14,7 +14,8 @@ the median latency of parsing one message with the loaded model.
     .venv/bin/python benchmarks/banking77.py --configs b --limit 400 --epochs 5   # a quick check
 
 Results merge into benchmarks/results/banking77.{json,md,png}, so (a) can be run once on its
-own and reused; each row keeps its own date and commit.
+own and reused; each row keeps its own date, commit and the command of the run that made it,
+and the .md lists those commands first, one line per run.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import reproduce  # a sibling module
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,14 +187,31 @@ def run(key: str, label: str, pipeline: list[dict], work: Path, train: Path, tes
             "parse_ms_median": parse_latency_ms(model, test_texts)}
 
 
+def reproduce_lines(rows: dict[str, dict]) -> list[str]:
+    """One line per run that made the rows, oldest first, with the configs each one still holds."""
+    runs: dict[str, list[str]] = {}
+    for key, row in sorted(rows.items(), key=lambda item: item[1]["date"]):
+        runs.setdefault(row.get("command", ""), []).append(key)
+    unrecorded = runs.pop("", [])  # rows saved before the script kept each run's command
+    lines = reproduce.lines({command: named(keys) for command, keys in runs.items()})
+    if unrecorded:
+        lines.append(f"- no command recorded for {named(unrecorded)} (run before each row kept its command)")
+    return lines
+
+
+def named(keys: list[str]) -> str:
+    return ("configs " if len(keys) > 1 else "config ") + ", ".join(sorted(keys))
+
+
 def write_results(rows: dict[str, dict], meta: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "banking77.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
-    lines = ["# Banking77 intent classification", "",
+    lines = [*reproduce_lines(rows), "", "# Banking77 intent classification", "",
              f"`benchmarks/banking77.py` on {meta['machine']}. Train {meta['train_rows']} / test "
              f"{meta['test_rows']} rows (the given split). Accuracy and "
              "macro-F1 from `rasa test nlu` on the test split; training is the wall time of `rasa train nlu`; "
-             f"latency is the median of `Agent.parse_message` over the first {meta['latency_samples']} test texts.", "",
+             f"latency is the median of `Agent.parse_message` over the first {meta['latency_samples']} test texts. "
+             "Each run merges its rows into this file; each row names the date and commit it ran at.", "",
              "| config | pipeline | DIET epochs | accuracy (%) | macro-F1 (%) | training (s) | archive (MB) "
              "| parse (ms) | date, commit |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -234,6 +253,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N rows of each split")
     parser.add_argument("--latency-samples", type=int, default=500, help="test texts timed one by one")
     args = parser.parse_args()
+    command = reproduce.command(__file__)
 
     train_rows, test_rows = read_split("train", args.limit), read_split("test", args.limit)
     epochs = {"all": 100} | {(item.split("=")[0] if "=" in item else "all"): int(item.split("=")[-1])
@@ -250,8 +270,8 @@ def main() -> None:
         write_nlu(test_rows, work / "test.yml")
         for key in args.configs:
             label, pipeline = configs[key]
-            rows[key] = run(key, label, pipeline, work, work / "train.yml", work / "test.yml",
-                            [row["text"] for row in test_rows[: args.latency_samples]])
+            rows[key] = {**run(key, label, pipeline, work, work / "train.yml", work / "test.yml",
+                               [row["text"] for row in test_rows[: args.latency_samples]]), "command": command}
             print(key, rows[key], flush=True)
             if not args.limit:  # saved after each config, so a stopped run keeps what it finished
                 write_results(rows, meta)

@@ -25,6 +25,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import reproduce  # a sibling module
+
 ROOT = Path(__file__).resolve().parent.parent
 BITEXT = (ROOT.parent / "shared" / "datasets" / "bitext_customer_support"
           / "Bitext_Sample_Customer_Support_Training_Dataset_4514.csv")
@@ -88,6 +90,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--repeats", type=int, default=1, help="builds per size; the median is reported")
     args = parser.parse_args()
+    command = reproduce.command(__file__)
 
     results = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -119,8 +122,10 @@ def main() -> None:
                   "default settings: seed 13, valid/test 0.1, Jaccard 0.9, 128 permutations",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "corpus_build.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    document = {"command": command, "meta": meta, "results": results}
+    (RESULTS / "corpus_build.json").write_text(json.dumps(document, indent=2) + "\n")
     lines = [
+        *reproduce.lines(command), "",
         "# Corpus build benchmark", "",
         f"`benchmarks/corpus_build.py`, {meta['date']}, commit {meta['commit']}, {meta['machine']}.",
         f"Method: {meta['method']}; median of {args.repeats} build(s) per size.",

@@ -20,6 +20,7 @@ import platform
 import subprocess
 from datetime import datetime, timezone
 
+import reproduce  # a sibling module
 import torch
 from generation_bitext import ARCHITECTURES, RESULTS, ROOT, WORK, interleaved_latency  # a sibling script
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="passes over the questions")
     args = parser.parse_args()
+    command = reproduce.command(__file__)
     torch.set_num_threads(os.cpu_count() or 1)
     questions = [d.question for d in read_split(WORK / "bitext_corpus", "test")[: args.samples]]
     generators = {a: ResponseGenerator.load(WORK / f"bitext_{a}", device="cpu") for a in ARCHITECTURES}
@@ -43,7 +45,9 @@ def main() -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit, "samples": len(questions),
             "rounds": args.rounds, "machine": machine}
-    lines = ["# Decoding latency of the saved Bitext generators", "",
+    lines = [*reproduce.lines(command, "after `benchmarks/generation_bitext.py` has saved the models in "
+                                       "`benchmarks/work/`"), "",
+             "# Decoding latency of the saved Bitext generators", "",
              f"`benchmarks/decoding_latency.py` on {meta['machine']}, {meta['date']}, commit {commit}: the models "
              "`benchmarks/generation_bitext.py` trained, one reply at a time on the first "
              f"{len(questions)} test questions ({args.rounds} passes), each forced to exactly 64 generated "
@@ -58,7 +62,8 @@ def main() -> None:
             lines.append(f"| {architecture} | {step} | {greedy['p50_ms']} | {greedy['p95_ms']} | "
                          f"{beam['p50_ms']} | {beam['p95_ms']} |")
     (RESULTS / "decoding_latency.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "decoding_latency.json").write_text(json.dumps({"meta": meta, "latency": latency}, indent=2) + "\n")
+    document = {"command": command, "meta": meta, "latency": latency}
+    (RESULTS / "decoding_latency.json").write_text(json.dumps(document, indent=2) + "\n")
     print("\n".join(lines))
 
 

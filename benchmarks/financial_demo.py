@@ -15,6 +15,7 @@ Results: benchmarks/results/financial_demo.{md,json}.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -25,6 +26,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import reproduce  # a sibling module
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +124,8 @@ def run(name: str, config: dict, domain: Path, stories: dict[str, Path], work: P
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help is safe
+    command = reproduce.command(__file__)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     rows = {}
@@ -136,7 +140,7 @@ def main() -> None:
     plain_count = rows["stock"]["without_custom_code"]["stories"]
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
-    lines = ["# financial-demo with Kefu's components", "",
+    lines = [*reproduce.lines(command), "", "# financial-demo with Kefu's components", "",
              f"`benchmarks/financial_demo.py` on {meta['machine']}, {meta['date']}, commit {commit}. Both configs "
              "leave out SpacyNLP, SpacyEntityExtractor and DucklingEntityExtractor (no spaCy model, no Duckling "
              "server here). `rasa test core` on the bot's test stories: all of them, and those that run no "
@@ -149,7 +153,8 @@ def main() -> None:
                      f"{row['train_seconds']} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "financial_demo.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "financial_demo.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    document = {"command": command, "meta": meta, "results": rows}
+    (RESULTS / "financial_demo.json").write_text(json.dumps(document, indent=2) + "\n")
     print("\n".join(lines))
 
 

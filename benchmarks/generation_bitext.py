@@ -27,6 +27,7 @@ from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import reproduce  # a sibling module
 import torch
 import yaml
 
@@ -112,6 +113,18 @@ def gpu_throughput(train: list, valid: list) -> dict[str, float] | None:
             round(statistics.median(h["tokens_per_second"] for h in result.history))}
 
 
+def reproduce_note(reused: list[str]) -> str:
+    """What the command does, for the first line of the results."""
+    if not reused:
+        return ("trains both generators, about 50 minutes on 2 cores; `--reuse transformer` or `--reuse seq2seq` "
+                "scores the model an earlier run saved in `benchmarks/work/` instead of training it again")
+    models = list(dict.fromkeys(reused))
+    what = f"the {models[0]} model" if len(models) == 1 else "both models"
+    return (f"scores {what} an earlier run saved in `benchmarks/work/`, with the training figures that run "
+            "recorded, instead of training again; without `--reuse` both generators train, about 50 minutes "
+            "on 2 cores")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script; nothing is saved")
@@ -120,6 +133,7 @@ def main() -> None:
                         help="evaluate this architecture's model from the last run (benchmarks/work) instead of "
                              "training it again; its training figures are copied from the last results")
     args = parser.parse_args()
+    command = reproduce.command(__file__)
 
     corpus = WORK / "bitext_corpus"
     build_corpus([BITEXT], corpus, BuildConfig(seed=13, valid_fraction=0.1, test_fraction=0.1))
@@ -175,7 +189,8 @@ def main() -> None:
                           "quality": [asdict(r) for r in rows]}, indent=1))
         return
     markdown = write_report(rows, RESULTS / "generation_bitext_report", "Reply generation on Bitext", notes)
-    lines = [markdown, "## Training", "", "| architecture | parameters | model (MB) | training (s) | epochs (best) "
+    lines = [*reproduce.lines(command, reproduce_note(args.reuse)), "", markdown,
+             "## Training", "", "| architecture | parameters | model (MB) | training (s) | epochs (best) "
              "| tokens/s (median epoch) | valid perplexity | trained (date, commit) |", "|---" * 8 + "|"]
     for name, row in training.items():
         lines.append(f"| {name} | {row['parameters']:,} | {row['model_mb']} | {row['seconds']} | "
@@ -191,7 +206,7 @@ def main() -> None:
               "No GPU on this machine: the bf16 training throughput was not measured."]
     (RESULTS / "generation_bitext.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (RESULTS / "generation_bitext.json").write_text(json.dumps(
-        {"meta": meta, "training": training, "latency": latency, "gpu": gpu,
+        {"command": command, "meta": meta, "training": training, "latency": latency, "gpu": gpu,
          "quality": [asdict(r) for r in rows]}, indent=2) + "\n")
     print("\n".join(lines))
 

@@ -29,6 +29,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import reproduce  # a sibling module
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=6, help="turns each config's load is split into")
     parser.add_argument("--reuse-models", action="store_true", help="serve the models a previous run trained")
     args = parser.parse_args()
+    command = reproduce.command(__file__)
 
     WORK.mkdir(parents=True, exist_ok=True)
     kefu = yaml.safe_load(args.kefu_config.read_text())
@@ -193,7 +195,7 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "conversations": args.conversations,
             "blocks": args.blocks}
     ratio = rows[0]["p50_ms"] / rows[1]["p50_ms"]
-    lines = ["# REST latency", "",
+    lines = [*reproduce.lines(command), "", "# REST latency", "",
              f"`benchmarks/latency.py` on {meta['machine']}, {meta['date']}, commit {commit}: {args.messages} "
              f"messages per config through the REST channel from {args.conversations} concurrent conversations "
              "(each one message at a time), after a warm-up; in-memory tracker store, one action server. Both "
@@ -206,7 +208,8 @@ def main() -> None:
     lines += ["", f"Kefu's p50 is {ratio:.2f}x the stock bot's."]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latency.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "latency.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+    document = {"command": command, "meta": meta, "results": rows}
+    (RESULTS / "latency.json").write_text(json.dumps(document, indent=2) + "\n")
     print("\n".join(lines))
 
 

@@ -15,6 +15,7 @@ Results: benchmarks/results/tracker_store.{md,json}.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -27,6 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import reproduce  # a sibling module
 from rasa.core.tracker_store import RedisTrackerStore as StockRedisTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, UserUttered
@@ -101,6 +103,8 @@ async def run(url: str, port: int) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help is safe
+    command = reproduce.command(__file__)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as folder:
@@ -115,7 +119,8 @@ def main() -> None:
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit, "repeats": REPEATS,
             "redis": version, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                                          f"Python {platform.python_version()}"}
-    lines = ["# Tracker stores: Rasa's RedisTrackerStore against Kefu's", "",
+    lines = [*reproduce.lines(command, "needs `redis-server` on the PATH"), "",
+             "# Tracker stores: Rasa's RedisTrackerStore against Kefu's", "",
              f"`benchmarks/tracker_store.py` on {meta['machine']}, Redis {version} (local, AOF fsynced on "
              f"every write), {meta['date']}, commit {commit}. Median of {REPEATS} conversations per length; one "
              "turn adds 4 events. \"Cold\": the store has not seen the conversation (another server process); "
@@ -131,7 +136,8 @@ def main() -> None:
             f"{cold:.1f}x / {warm:.1f}x |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tracker_store.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "tracker_store.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    document = {"command": command, "meta": meta, "results": results}
+    (RESULTS / "tracker_store.json").write_text(json.dumps(document, indent=2) + "\n")
     print("\n".join(lines))
 
 

@@ -14,6 +14,7 @@ from components import __version__
 from components.corpus import FORMATS, BuildConfig, CorpusError, build_corpus
 from components.feedback import FeedbackLog, satisfaction, training_pairs
 from components.handoff import HandoffQueue
+from components.text import LANGUAGES
 
 
 class CommandError(Exception):
@@ -360,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Kefu JSONL, CSV, Rasa NLU YAML, transcript JSONL or chatterbot YAML")
     build.add_argument("--out", required=True, metavar="DIR", help="output folder")
     build.add_argument("--seed", type=int, default=defaults.seed)
-    build.add_argument("--lang", choices=("auto", "en", "zh"), default=defaults.lang)
+    build.add_argument("--lang", choices=("auto", *LANGUAGES), default=defaults.lang)
     build.add_argument("--valid", type=float, default=defaults.valid_fraction, help="valid fraction")
     build.add_argument("--test", type=float, default=defaults.test_fraction, help="test fraction")
     build.add_argument("--format", choices=FORMATS, default=None, help="input format (default: detect)")

@@ -24,11 +24,14 @@ from typing import Any
 import yaml
 
 from components.text import (
+    DEFAULT_LANGUAGE,
     DEFAULT_ORDER_ID_PATTERN,
+    LANGUAGES,
     PII_PLACEHOLDERS,
     PLACEHOLDER_PATTERN,
     PiiMasker,
     detect_language,
+    language,
     normalise,
     tokenize,
 )
@@ -65,8 +68,8 @@ class BuildConfig:
     order_id_pattern: str = DEFAULT_ORDER_ID_PATTERN
 
     def __post_init__(self) -> None:
-        if self.lang not in ("auto", "en", "zh"):
-            raise CorpusError(f'--lang must be auto, en or zh, not "{self.lang}"')
+        if self.lang not in ("auto", *LANGUAGES):
+            raise CorpusError(f'--lang must be auto or one of {", ".join(LANGUAGES)}, not "{self.lang}"')
         if self.input_format not in (None, *FORMATS):
             raise CorpusError(f'--format must be one of {", ".join(FORMATS)}, not "{self.input_format}"')
         if not (0 <= self.valid_fraction < 1 and 0 <= self.test_fraction < 1
@@ -151,8 +154,8 @@ def read_kefu_jsonl(path: Path) -> Iterator[Record]:
             isinstance(context, list) and all(isinstance(turn, str) for turn in context)
         ):
             problem = BadLine(where, '"context" must be a list of strings')
-        if problem is None and row.get("lang") not in (None, "en", "zh"):
-            problem = BadLine(where, f'"lang" must be "en" or "zh", not {row.get("lang")!r}')
+        if problem is None and row.get("lang") not in (None, *LANGUAGES):
+            problem = BadLine(where, f'"lang" must be one of {", ".join(LANGUAGES)}, not {row.get("lang")!r}')
         if problem is not None:
             yield problem
             continue
@@ -352,8 +355,8 @@ _WORD = re.compile(rf"{PLACEHOLDER_PATTERN.pattern}|\w+")
 
 
 def shingles(text: str, lang: str) -> set[str]:
-    """Word unigrams and bigrams for English, character bigrams for Chinese."""
-    if lang == "zh":
+    """Word unigrams and bigrams, or character bigrams for a language written without spaces."""
+    if language(lang).unspaced:
         chars = [c for c in text.lower() if not c.isspace()]
         return {"".join(chars[i : i + 2]) for i in range(max(1, len(chars) - 1))}
     words = _WORD.findall(text.lower())
@@ -389,7 +392,7 @@ def near_duplicate_groups(pairs: list[Pair], threshold: float, permutations: int
     items: dict[tuple[str, frozenset], int] = {}
     pair_item = []
     for pair in pairs:
-        lang = pair.lang or "en"
+        lang = pair.lang or DEFAULT_LANGUAGE
         key = (lang, frozenset(shingles(pair.question, lang)))
         pair_item.append(items.setdefault(key, len(items)))
     keys = list(items)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from components.text import PLACEHOLDER_PATTERN
+from components.text import PLACEHOLDER_PATTERN, detect_language, join_sentences
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 _CHINESE_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -116,13 +116,14 @@ def fill_placeholders(text: str, values: Mapping[str, str]) -> str:
             filled = filled.replace(placeholder, value)
         if not unfilled:
             kept.append(filled)
-    return " ".join(kept)
+    return join_sentences(kept, detect_language(text))
 
 
 def drop_blocked(text: str, blocklist: Iterable[str]) -> str:
     """Drop each sentence containing a blocked word or phrase (case-insensitive, whole words)."""
     patterns = [re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)", re.IGNORECASE) for phrase in blocklist if phrase]
-    return " ".join(s for s in sentences(text) if not any(p.search(s) for p in patterns))
+    return join_sentences([s for s in sentences(text) if not any(p.search(s) for p in patterns)],
+                          detect_language(text))
 
 
 def limit_length(text: str, max_characters: int) -> str:
@@ -134,6 +135,6 @@ def limit_length(text: str, max_characters: int) -> str:
         kept.append(sentence)
         length += len(sentence) + bool(kept)
     if kept or not text:
-        return " ".join(kept)
+        return join_sentences(kept, detect_language(text))
     cut = text[:max_characters].rsplit(" ", 1)[0]
     return cut.rstrip(",;: ") + "…"

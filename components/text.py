@@ -27,15 +27,52 @@ _INVISIBLE = re.compile(
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
+# ASCII marks that NFKC makes of Chinese full-width ones, put back where they touch Chinese.
+_FULL_WIDTH = {",": "，", ":": "：", "?": "？", "!": "！", ";": "；", "(": "（", ")": "）"}
+_AFTER_CHINESE_MARK = re.compile(rf"(?<={_CJK.pattern}|[，：？！；）。])\s?([,:?!;)])")
+_BEFORE_CHINESE_MARK = re.compile(rf"(\()(?={_CJK.pattern})")
+# Chinese characters and full-width punctuation: no space is wanted next to them.
+_WIDE = re.compile(r"[\u3000-\u303f\uff00-\uffef\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SPACE_BETWEEN_WIDE = re.compile(rf"(?<={_WIDE.pattern})\s+(?={_WIDE.pattern})")
 
 
 def normalise(text: str) -> str:
     """NFKC, HTML entities and tags removed, control characters and runs of
-    whitespace turned into single spaces."""
+    whitespace turned into single spaces. Chinese text keeps its full-width punctuation,
+    which NFKC folds, and loses spaces between Chinese characters and marks."""
     text = unicodedata.normalize("NFKC", html.unescape(text))
     text = _HTML_TAG.sub(" ", text)
     text = _INVISIBLE.sub(" ", text)
-    return _WHITESPACE.sub(" ", text).strip()
+    text = _WHITESPACE.sub(" ", text).strip()
+    if not _CJK.search(text):
+        return text
+    text = _AFTER_CHINESE_MARK.sub(lambda m: _FULL_WIDTH[m.group(1)], text)
+    text = _BEFORE_CHINESE_MARK.sub(lambda m: _FULL_WIDTH[m.group(1)], text)
+    return _SPACE_BETWEEN_WIDE.sub("", text)
+
+
+@dataclass(frozen=True)
+class Language:
+    """What the code needs to know of one language the assistant speaks."""
+
+    code: str
+    # Written without spaces between words and sentences (character shingles, no joining space).
+    unspaced: bool = False
+    # sacrebleu's tokeniser for BLEU on this language's text.
+    bleu_tokenize: str = "13a"
+
+
+# The assistant's languages, the first the default. A new language is one more entry here
+# (with its detection in detect_language) plus its variants of the responses in domain.yml.
+LANGUAGE_LIST = (Language("en"), Language("zh", unspaced=True, bleu_tokenize="zh"))
+LANGUAGES = tuple(language.code for language in LANGUAGE_LIST)
+DEFAULT_LANGUAGE = LANGUAGES[0]
+_BY_CODE = {language.code: language for language in LANGUAGE_LIST}
+
+
+def language(code: str | None) -> Language:
+    """The language named `code`; the default language for None or an unknown code."""
+    return _BY_CODE.get(code or DEFAULT_LANGUAGE, LANGUAGE_LIST[0])
 
 
 def detect_language(text: str) -> str:
@@ -45,6 +82,35 @@ def detect_language(text: str) -> str:
     chinese = len(_CJK.findall(text))
     latin = len(_LATIN_LETTER.findall(PLACEHOLDER_PATTERN.sub(" ", text)))
     return "zh" if chinese * 5 >= chinese + latin else "en"
+
+
+def message_language(text: str) -> str | None:
+    """The language of a customer's message, or None when it has no letters to tell by
+    (an order number, an emoji), so the conversation keeps the language it had."""
+    if not _CJK.search(text) and not _LATIN_LETTER.search(PLACEHOLDER_PATTERN.sub(" ", text)):
+        return None
+    return detect_language(text)
+
+
+def join_sentences(sentences: list[str], lang: str) -> str:
+    """Sentences as one text. Chinese ones follow each other without a space; a space stays
+    only between two sentences that both meet it in Latin script."""
+    parts = [s.strip() for s in sentences if s.strip()]
+    if not language(lang).unspaced:
+        return " ".join(parts)
+    text = ""
+    for part in parts:
+        text += " " + part if text and not _WIDE.match(text[-1]) and not _WIDE.match(part[0]) else part
+    return text
+
+
+def script_runs(text: str) -> list[tuple[int, int, bool]]:
+    """`text` cut into runs of Chinese characters and runs of anything else:
+    (start, end, is_chinese) in order."""
+    runs: list[tuple[int, int, bool]] = []
+    for match in re.finditer(f"{_CJK.pattern}+|(?:(?!{_CJK.pattern}).)+", text, re.DOTALL):
+        runs.append((match.start(), match.end(), bool(_CJK.match(match.group(0)))))
+    return runs
 
 
 # ---- PII masking -------------------------------------------------------------

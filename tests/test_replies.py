@@ -40,6 +40,9 @@ def test_every_answer_in_the_projects_corpus_agrees_with_the_shop_facts(facts: S
     "Express delivery takes 3-4 business days.",
     "退款会在十天内到账。",
     "标准配送需要7个工作日。",
+    "工作日下单后48小时内发货。",
+    "加急配送运费¥12。",
+    "退货期限是两个月。",
 ])
 def test_an_invented_number_duration_or_price_is_caught(facts: ShopFacts, reply: str) -> None:
     assert facts.unsupported_claims(reply)
@@ -50,6 +53,8 @@ def test_an_invented_number_duration_or_price_is_caught(facts: ShopFacts, reply:
     "You can return it within 30 days; the 30-day window starts at delivery.",
     "退款会在5到7个工作日内退回原支付方式。",
     "下一个工作日我们会联系您。",
+    "工作日下单后24小时内发货，快递1-2个工作日送达，运费9.90美元。",
+    "标准配送需要3–5个工作日，满$50包邮。",
     "Your order [ORDER_ID] has shipped.",
 ])
 def test_stated_facts_pass(facts: ShopFacts, reply: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.text import PiiMasker, detect_language, normalise, tokenize
+from components.text import PiiMasker, detect_language, join_sentences, message_language, normalise, tokenize
 
 
 @pytest.mark.parametrize(
@@ -57,6 +57,23 @@ def test_order_pattern_is_configurable() -> None:
 
 def test_normalise_cleans_html_controls_and_width() -> None:
     assert normalise("<p>Hi&nbsp;there,\x00 <b>ＡＢＣ</b>\u200b&amp; co</p>\n\n") == "Hi there, ABC & co"
+
+
+def test_chinese_text_keeps_its_full_width_punctuation() -> None:
+    assert normalise("您好！请问有什么可以帮您？ 运费：4.95美元，满50美元包邮。") == \
+        "您好！请问有什么可以帮您？运费：4.95美元，满50美元包邮。"
+    assert normalise("营业时间 8:00-20:00（美东时间）") == "营业时间 8:00-20:00（美东时间）"
+    assert normalise("Hi, is it 8:00?") == "Hi, is it 8:00?"
+
+
+def test_sentences_join_with_a_space_only_where_the_language_writes_one() -> None:
+    assert join_sentences(["您好。", "我们24小时内发货。"], "zh") == "您好。我们24小时内发货。"
+    assert join_sentences(["Hello.", "We ship within 24 hours."], "en") == "Hello. We ship within 24 hours."
+
+
+def test_a_message_without_letters_has_no_language() -> None:
+    assert message_language("12345") is None and message_language("👍") is None
+    assert message_language("我要退货") == "zh" and message_language("I want a refund") == "en"
 
 
 @pytest.mark.parametrize(

@@ -26,8 +26,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from components.action_names import GENERATED_REPLY_ACTION
 from components.channels.guards import GuardSettings, install_guards
-from components.policies.generative_response import GENERATED_REPLY_ACTION
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.text import detect_language, language
+
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|\[[A-Z_]+\]|\{\{[^{}]+\}\}|[^\W_]+|[^\w\s]")
-_CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def metric_tokens(text: str) -> list[str]:
@@ -69,11 +70,13 @@ class CorpusScore:
 
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> CorpusScore:
-    """sacrebleu corpus BLEU; its `zh` tokeniser when any reference is Chinese, else `13a`."""
+    """sacrebleu corpus BLEU, with the tokeniser of an unspaced language when any reference
+    is in one (`zh` for Chinese), else the default language's (`13a`)."""
     from sacrebleu.metrics import BLEU
 
-    chinese = any(_CHINESE.search(r) for r in references)
-    metric = BLEU(tokenize="zh" if chinese else "13a")
+    languages = [language(detect_language(r)) for r in references]
+    metric = BLEU(tokenize=next((lang.bleu_tokenize for lang in languages if lang.unspaced),
+                                language(None).bleu_tokenize))
     result = metric.corpus_score(list(hypotheses), [list(references)])
     return CorpusScore(result.score, str(metric.get_signature()))
 

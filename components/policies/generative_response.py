@@ -31,6 +31,7 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
+from components.action_names import GENERATED_REPLY_ACTION
 from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, ResponseGenerator
@@ -41,7 +42,6 @@ from components.text import detect_language, normalise
 logger = logging.getLogger(__name__)
 
 GENERATED_REPLY_SLOT = "generated_reply"
-GENERATED_REPLY_ACTION = "utter_generated_reply"
 GENERATOR_FOLDER = "generator"
 POLICY_FILE = "policy.json"
 

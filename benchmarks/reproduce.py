@@ -1,0 +1,34 @@
+"""What every benchmark script writes first in its results: the command that reproduces them.
+
+A script imports this as a sibling (`python benchmarks/<script>.py` puts benchmarks/ on the path):
+
+    command = reproduce.command(__file__)                       # also saved in the JSON as "command"
+    lines = [*reproduce.lines(command, "needs `redis-server` on the PATH"), "", "# Title", ...]
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def command(script: str) -> str:
+    """The command line this process was started with, as run from the repository root:
+    `.venv/bin/python benchmarks/<script>.py` and the arguments it was given."""
+    return shlex.join([".venv/bin/python", f"benchmarks/{Path(script).name}", *sys.argv[1:]])
+
+
+def lines(runs: str | Mapping[str, str], note: str = "") -> list[str]:
+    """The first lines of a results .md file, to be followed by a blank line.
+
+    `runs` is the command of the one run that wrote the file, with `note` (if any) after it in
+    brackets, or, for a file that merges the rows of several runs, each run's command mapped to
+    a note on what it contributed ("" for none), listed one line per run."""
+    if isinstance(runs, str):
+        return [f"Reproduce: `{runs}`" + (f" ({note})." if note else "")]
+    if note:
+        raise ValueError("a note goes with a single command; with several, each run has its own")
+    return ["Reproduce (one line per run):", "",
+            *(f"- `{run}`" + (f" ({what})" if what else "") for run, what in runs.items())]
