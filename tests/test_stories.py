@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import PROJECT, RASA, run_command
 
 
-def test_all_test_stories_pass(trained_model: Path, tmp_path: Path) -> None:
-    stories = PROJECT / "tests" / "test_stories.yml"
+@pytest.mark.parametrize("stories_file", ["test_stories.yml", "test_stories_zh.yml"])
+def test_all_test_stories_pass(trained_model: Path, tmp_path: Path, stories_file: str) -> None:
+    stories = PROJECT / "tests" / stories_file
     run_command(
         [RASA, "test", "core", "--model", str(trained_model), "--stories", str(stories),
          "--out", str(tmp_path), "--no-plot"],

@@ -28,15 +28,17 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from components.catalogue import domain_file_responses, response_text
 from components.stores.connection import OUTAGE, REDIS_ERRORS, connect, redis_url
+from components.text import message_language
 
 logger = logging.getLogger(__name__)
 
 # C0 and C1 controls, except tab and newline, plus DEL
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-TOO_LONG = ("Sorry, that message is too long for me ({length} characters; the limit is {limit}). "
-            "Could you shorten it?")
-SLOW_DOWN = "You're sending messages very quickly. Please wait a moment and try again."
+# Domain responses, in the language of the refused message.
+TOO_LONG = "utter_message_too_long"
+SLOW_DOWN = "utter_slow_down"
 API_MESSAGES = re.compile(r"^/conversations/[^/]+/messages/?$")
 
 
@@ -79,7 +81,12 @@ class RateLimiter:
         return self.local[(sender, window)] <= self.per_window
 
 
-def _refusal(request: Request, sender: str, text: str, status: int) -> HTTPResponse:
+def _refusal(request: Request, sender: str, message: str, response_name: str, status: int,
+             **values: Any) -> HTTPResponse:
+    agent = getattr(request.app.ctx, "agent", None)
+    domain = getattr(agent, "domain", None)
+    responses = domain.responses if domain is not None else domain_file_responses()
+    text = response_text(responses, response_name, message_language(message[:500]), **values)
     if API_MESSAGES.match(request.path):
         return response.json({"status": "failure", "reason": text}, status=status)
     return response.json([{"recipient_id": sender, "text": text}])
@@ -124,10 +131,9 @@ def install_guards(app: Any, settings: GuardSettings) -> None:
             return response.json({"error": f"\"{key}\" and \"sender\" must be strings"}, status=400)
         if len(text) > settings.max_message_chars:
             logger.info("Refused a %d-character message from %s", len(text), sender)
-            return _refusal(request, sender, TOO_LONG.format(length=len(text), limit=settings.max_message_chars),
-                            413)
+            return _refusal(request, sender, text, TOO_LONG, 413, length=len(text), limit=settings.max_message_chars)
         if not limiter.allow(sender):
-            return _refusal(request, sender, SLOW_DOWN, 429)
+            return _refusal(request, sender, text, SLOW_DOWN, 429)
         cleaned = CONTROL_CHARACTERS.sub("", text)
         if cleaned != text:
             body[key] = cleaned

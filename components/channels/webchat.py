@@ -27,12 +27,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from components.action_names import GENERATED_REPLY_ACTION
+from components.catalogue import LANGUAGE_SLOT, domain_file_responses, response_variant
 from components.channels.guards import GuardSettings, install_guards
+from components.text import LANGUAGES
 
 logger = logging.getLogger(__name__)
 
 PAGE_FOLDER = Path(__file__).resolve().parent / "webchat"
 PAGE_FILES = {"chat.js": "text/javascript", "chat.css": "text/css"}
+PAGE_LABELS = "utter_page_labels"
 
 
 class WebChatInput(InputChannel):
@@ -86,6 +89,19 @@ class WebChatInput(InputChannel):
             messages = [dict(message) for message in collector.messages]
             await self._mark_generated_replies(request, sender, messages)
             return response.json(messages)
+
+        @page.route("/labels", methods=["GET"])
+        async def labels(request: Request) -> HTTPResponse:
+            """The page's labels in the conversation's language, else in the browser's (`lang`)."""
+            agent = request.app.ctx.agent
+            sender = request.args.get("sender") or ""
+            tracker = await agent.tracker_store.retrieve(sender) if sender else None
+            language = tracker.get_slot(LANGUAGE_SLOT) if tracker and LANGUAGE_SLOT in tracker.slots else None
+            if language is None:
+                asked = (request.args.get("lang") or "").lower()
+                language = next((code for code in LANGUAGES if asked.startswith(code)), None)
+            responses = agent.domain.responses if agent.domain is not None else domain_file_responses()
+            return response.json(response_variant(responses, PAGE_LABELS, language).get("custom") or {})
 
         @page.route("/history", methods=["GET"])
         async def history(request: Request) -> HTTPResponse:

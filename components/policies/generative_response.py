@@ -32,12 +32,13 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from components.action_names import GENERATED_REPLY_ACTION
+from components.catalogue import variant_language
 from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
-from components.text import detect_language, normalise
+from components.text import DEFAULT_LANGUAGE, detect_language, normalise
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ POLICY_FILE = "policy.json"
 class LearntFromData:
     """What training keeps besides the generator; saved in the model as policy.json."""
 
-    intent_responses: dict[str, str] = field(default_factory=dict)  # intent -> its first written response
+    # intent -> language -> the text of its first written response
+    intent_responses: dict[str, dict[str, str]] = field(default_factory=dict)
     handled_intents: list[str] = field(default_factory=list)  # intents the rules and stories answer
     facts: list[str] | None = None  # the shop's fact sentences, when `facts` names a file
     trained_generator: bool = False
@@ -67,9 +69,11 @@ def _nlu_examples(patterns: str | list[str]) -> dict[str, list[str]]:
     return examples
 
 
-def _intent_responses(trackers: Iterable[TrackerWithCachedStates], responses: Responses) -> dict[str, str]:
-    """The first written response each intent leads to in the rules and stories."""
-    found: dict[str, str] = {}
+def _intent_responses(trackers: Iterable[TrackerWithCachedStates],
+                      responses: Responses) -> dict[str, dict[str, str]]:
+    """The first written response each intent leads to in the rules and stories, in each
+    language it has a variant for."""
+    found: dict[str, dict[str, str]] = {}
     for tracker in trackers:
         intent = None
         for event in tracker.events:
@@ -77,11 +81,19 @@ def _intent_responses(trackers: Iterable[TrackerWithCachedStates], responses: Re
                 intent = event.intent_name
             elif isinstance(event, ActionExecuted) and event.action_name != ACTION_LISTEN_NAME and intent:
                 variants = responses.get(event.action_name, []) if event.action_name else []
-                texts = [v["text"] for v in variants if v.get("text") and "{" not in v["text"]]
+                texts: dict[str, str] = {}
+                for variant in variants:
+                    if variant.get("text") and "{" not in variant["text"]:
+                        texts.setdefault(variant_language(variant) or DEFAULT_LANGUAGE, variant["text"])
                 if texts:
-                    found.setdefault(intent, texts[0])
+                    found.setdefault(intent, texts)
                 intent = None
     return found
+
+
+def _in_language(texts: dict[str, str], lang: str) -> str | None:
+    """The text for `lang`, else the default language's."""
+    return texts.get(lang) or texts.get(DEFAULT_LANGUAGE)
 
 
 def _corpus_answers(pairs: Iterable[Pair]) -> dict[tuple[str, str], str]:
@@ -135,7 +147,7 @@ class GenerativeResponsePolicy(Policy):
             # Rasa NLU files whose examples are paired with the response their intent leads
             # to in the rules and stories, or, for intents only the corpus answers, with the
             # corpus answer (read by the policy, so `rasa train core` works).
-            "nlu": ["data/nlu.yml"],
+            "nlu": ["data/nlu*.yml"],
             # Generator settings (see the README): seq2seq | transformer and their sizes.
             "architecture": generator.architecture,
             "model": {},
@@ -224,8 +236,10 @@ class GenerativeResponsePolicy(Policy):
         corpus_questions = {normalise(p.question) for p in pairs}
         for intent, texts in _nlu_examples(self.config.get("nlu") or []).items():
             if intent in intent_responses:
-                train += [Dialogue(self._source(text, intent), intent_responses[intent], intent=intent)
-                          for text in texts]
+                for text in texts:
+                    lang = detect_language(text)
+                    train.append(Dialogue(self._source(text, intent), _in_language(intent_responses[intent], lang),
+                                          intent=intent, lang=lang))
             elif intent not in self.learnt.handled_intents:
                 # An intent only the corpus answers: its NLU examples are more ways to ask for
                 # that answer. Corpus questions stay where the split put them (valid included).
@@ -296,7 +310,8 @@ class GenerativeResponsePolicy(Policy):
         said = " ".join([message.text or "", *self._context(tracker)])
         unsupported = self.facts.unsupported_claims(reply, said) if self.facts else set()
         if unsupported:
-            template = self.learnt.intent_responses.get(message.intent.get("name", ""))
+            template = _in_language(self.learnt.intent_responses.get(message.intent.get("name", ""), {}),
+                                    detect_language(message.text or ""))
             logger.info("GenerativeResponsePolicy: %r states %s, which the shop facts do not; sending %s instead",
                         reply, sorted(unsupported), "the intent's written response" if template else "nothing")
             reply = template or ""

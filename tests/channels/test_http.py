@@ -63,10 +63,12 @@ def test_an_oversized_message_is_refused_politely_and_not_processed(web_bot: Ras
     for path in ("/webhooks/rest/webhook", "/webhooks/webchat/webhook"):
         status, replies = post_json(web_bot, path, {"sender": sender, "message": "x" * 2001})
         assert status == 200 and "too long" in replies[0]["text"]
+    status, replies = post_json(web_bot, "/webhooks/rest/webhook", {"sender": sender, "message": "退" * 2001})
+    assert status == 200 and "这条消息太长了（2001个字符，上限为2000个）" in replies[0]["text"]
     status, body = post_json(web_bot, f"/conversations/{sender}/messages?token={API_TOKEN}",
                              {"text": "y" * 5000, "sender": "user"})
     assert status == 413
-    assert not any(text.startswith(("x", "y")) for text in user_texts(web_bot, sender))
+    assert not any(text.startswith(("x", "y", "退")) for text in user_texts(web_bot, sender))
 
 
 def test_the_rate_limit_slows_a_sender_down_and_then_lets_them_talk_again(web_bot: RasaServer) -> None:

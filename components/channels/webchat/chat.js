@@ -3,6 +3,7 @@
 
 const WEBHOOK = "webhook";
 const HISTORY = "history";
+const LABELS = "labels";
 const SENDER_KEY = "kefu-sender";
 
 const messages = document.getElementById("messages");
@@ -21,6 +22,31 @@ function senderId() {
   return id;
 }
 const sender = senderId();
+
+// The page's labels, from the domain, in the conversation's language (the browser's at first).
+let labels = {};
+
+function applyLabels() {
+  document.documentElement.lang = labels.lang || "en";
+  if (labels.title) document.title = labels.title;
+  document.querySelectorAll("[data-label]").forEach((n) => { n.textContent = labels[n.dataset.label] || ""; });
+  document.querySelectorAll("[data-label-placeholder]").forEach((n) => {
+    n.placeholder = labels[n.dataset.labelPlaceholder] || "";
+  });
+  document.querySelectorAll("[data-label-aria]").forEach((n) => {
+    n.setAttribute("aria-label", labels[n.dataset.labelAria] || "");
+  });
+}
+
+async function loadLabels() {
+  const query = "?sender=" + encodeURIComponent(sender) + "&lang=" + encodeURIComponent(navigator.language || "");
+  const reply = await fetchWithRetry(LABELS + query, {});
+  const loaded = await reply.json().catch(() => null);
+  if (loaded && typeof loaded === "object") {
+    labels = loaded;
+    applyLabels();
+  }
+}
 
 function showStatus(text) {
   statusLine.textContent = text || "";
@@ -58,11 +84,11 @@ function addButtons(item, buttons) {
 
 function addRating(item, replyId) {
   const row = element("div", "rating");
-  row.setAttribute("aria-label", "Was this answer helpful?");
-  for (const [label, rating, title] of [["👍", "up", "Helpful"], ["👎", "down", "Not helpful"]]) {
+  row.setAttribute("aria-label", labels.rate_question || "");
+  for (const [label, rating, title] of [["👍", "up", labels.helpful], ["👎", "down", labels.not_helpful]]) {
     const vote = element("button", "", label);
     vote.type = "button";
-    vote.title = title;
+    vote.title = title || "";
     vote.dataset.rating = rating;
     vote.addEventListener("click", () => {
       row.querySelectorAll("button").forEach((b) => { b.disabled = true; });
@@ -99,7 +125,7 @@ async function fetchWithRetry(url, options) {
     } catch (error) {
       // the server is down or restarting
     }
-    showStatus("Connection lost. Reconnecting…");
+    showStatus(labels.reconnecting || "…");
     await sleep(wait);
     wait = Math.min(wait * 2, 4000);
   }
@@ -120,6 +146,7 @@ function send(text, shown) {
       const body = await reply.json().catch(() => []);
       if (Array.isArray(body)) body.forEach(renderBotMessage);
       else if (body && body.error) addBubble("bot", body.error);
+      await loadLabels();  // the customer may have switched language
     } finally {
       typing.hidden = true;
     }
@@ -141,4 +168,4 @@ composer.addEventListener("submit", (event) => {
   send(text, text);
 });
 
-loadHistory();
+loadLabels().then(loadHistory);
