@@ -180,24 +180,35 @@ def _read_generator_config(path: Path | None):  # noqa: ANN202 - GeneratorConfig
 
 
 def _train_generator(args: argparse.Namespace) -> None:
+    """One process, or one rank of a torchrun group: the ranks train together, rank 0 saves."""
     import json
 
+    from components.generator import distributed
     from components.generator.data import read_split
     from components.generator.training import train_generator, training_report
 
     config = _read_generator_config(args.config)
     try:
         train, valid = read_split(args.corpus, "train"), read_split(args.corpus, "valid")
-        result = train_generator(train, valid, config, init_from=args.init_from)
+        result = train_generator(train, valid, config, init_from=args.init_from,
+                                 checkpoint=args.out / "checkpoint" if args.checkpoints else None)
     except ValueError as error:
         raise CommandError(str(error)) from error
+    finally:
+        distributed.leave()
+    ranks = result.ranks
+    if ranks.distributed:
+        print(f"rank {ranks.rank} of {ranks.world_size}: weights {distributed.weights_digest(result.generator.model)}")
+    if not ranks.is_main:
+        return
     result.generator.save(args.out)
-    report = training_report(result, config)
+    report = {**training_report(result, config), "processes": ranks.world_size}
     (args.out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     best = result.history[result.best_epoch - 1]
     print(f"Trained a {result.generator.architecture} generator ({report['parameters']:,} parameters) on "
-          f"{len(train)} pairs in {result.seconds:.0f} s: best epoch {result.best_epoch} of {len(result.history)}, "
-          f"valid perplexity {best['valid_perplexity']:.2f}. Saved to {args.out}")
+          f"{len(train)} pairs in {result.seconds:.0f} s with {ranks.world_size} process(es): best epoch "
+          f"{result.best_epoch} of {len(result.history)}, valid perplexity {best['valid_perplexity']:.2f}. "
+          f"Saved to {args.out}")
 
 
 def _decoding_from(args: argparse.Namespace, defaults):  # noqa: ANN001, ANN202 - DecodingSettings
@@ -379,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     generator = commands.add_parser("generator", help="train and try the response generator")
     generator_commands = generator.add_subparsers(dest="generator_command", metavar="ACTION", required=True)
-    train = generator_commands.add_parser("train", help="train a generator on a corpus folder")
+    train = generator_commands.add_parser(
+        "train", help="train a generator on a corpus folder (also under torchrun, data-parallel)")
     train.add_argument("--corpus", type=Path, required=True, metavar="DIR",
                        help="folder written by `kefu corpus build` (train.jsonl, valid.jsonl)")
     train.add_argument("--out", type=Path, required=True, metavar="MODEL", help="folder to save the model in")
@@ -387,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="YAML or JSON: architecture, model, tokenizer, inputs, training, decoding")
     train.add_argument("--init-from", type=Path, default=None, metavar="MODEL",
                        help="continue training a saved generator (fine-tuning or resuming)")
+    train.add_argument("--checkpoints", action="store_true",
+                       help="save the best model so far in MODEL/checkpoint after each better epoch")
     train.set_defaults(run=_train_generator)
     reply = generator_commands.add_parser("reply", help="answer one question with a trained generator")
     reply.add_argument("model", type=Path, metavar="MODEL")

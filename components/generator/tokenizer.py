@@ -64,6 +64,13 @@ class SubwordTokenizer:
         tokenizer.add_tokens([AddedToken(p, single_word=False, normalized=False) for p in placeholders])
         return cls(tokenizer)
 
+    def to_str(self) -> str:
+        return self.tokenizer.to_str()
+
+    @classmethod
+    def from_str(cls, text: str) -> SubwordTokenizer:
+        return cls(Tokenizer.from_str(text))
+
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size()

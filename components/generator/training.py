@@ -4,6 +4,11 @@ AdamW with linear warm-up then cosine decay, gradient clipping, label smoothing,
 forcing, length-bucketed batches, early stopping on the validation loss (the best weights
 are kept), bf16 autocast on CUDA, fixed seeds. After training, the reply confidence is
 calibrated on the validation split.
+
+Under torchrun the same function trains data-parallel (DistributedDataParallel): rank 0
+trains the tokenizer and shares it, each rank takes its share of every epoch's batches, the
+ranks agree on the validation loss, early stopping and the time limit, and only rank 0
+writes checkpoints and calibrates.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from components.generator import distributed
 from components.generator.data import Dialogue, encode_dialogues, length_bucketed_batches
 from components.generator.decoding import DecodingSettings
 from components.generator.generator import (
@@ -88,10 +95,11 @@ class GeneratorConfig:
 @dataclass
 class TrainingResult:
     generator: ResponseGenerator
-    history: list[dict[str, float]]  # per epoch: train loss, valid loss, valid perplexity, tokens/s
+    history: list[dict[str, float]]  # per epoch: train loss, valid loss, valid perplexity, tokens/s (all ranks)
     best_epoch: int
     seconds: float
     stopped_early: bool
+    ranks: distributed.Ranks = field(default_factory=distributed.Ranks)
 
 
 def set_seed(seed: int) -> None:
@@ -162,9 +170,11 @@ def calibrate(generator: ResponseGenerator, dialogues: Sequence[Dialogue], good_
 
 
 def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config: GeneratorConfig | None = None,
-                    init_from: str | Path | ResponseGenerator | None = None) -> TrainingResult:
+                    init_from: str | Path | ResponseGenerator | None = None,
+                    checkpoint: str | Path | None = None) -> TrainingResult:
     """Train a generator; with `init_from` (a generator or its folder), continue from it:
-    its tokenizer, architecture and sizes are kept."""
+    its tokenizer, architecture and sizes are kept. With `checkpoint`, rank 0 saves the best
+    model so far there after each epoch that improves it."""
     config = config or GeneratorConfig()
     settings = config.training
     if not train:
@@ -175,12 +185,16 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = pick_device(settings.device)
+    ranks = distributed.join(device)
+    device = distributed.local_device(device, ranks)
     if init_from:
         previous = init_from if isinstance(init_from, ResponseGenerator) else ResponseGenerator.load(init_from, "cpu")
         tokenizer, model, inputs = previous.tokenizer, previous.model, previous.inputs
     else:
         texts = [text for d in train for text in (d.question, d.answer, *d.context)]
-        tokenizer = SubwordTokenizer.train(texts, config.tokenizer)
+        shared = distributed.share_text(ranks, SubwordTokenizer.train(texts, config.tokenizer).to_str()
+                                        if ranks.is_main else None)
+        tokenizer = SubwordTokenizer.from_str(shared)
         model = build_model(config.architecture, tokenizer.vocab_size, config.model)
         inputs = config.inputs
         if config.init_embeddings:
@@ -190,8 +204,8 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
               "max_target_tokens": inputs.max_target_tokens}
     train_examples = encode_dialogues(train, tokenizer, **encode)
     valid_examples = encode_dialogues(valid, tokenizer, **encode)
-    batches_per_epoch = sum(1 for _ in length_bucketed_batches(train_examples, settings.batch_size,
-                                                               settings.batch_tokens))
+    batches_per_epoch = len(distributed.shard(list(length_bucketed_batches(
+        train_examples, settings.batch_size, settings.batch_tokens)), ranks))
     total_steps = batches_per_epoch * settings.epochs
     optimiser = _optimiser(model, settings)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -199,6 +213,9 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
     loss_function = nn.CrossEntropyLoss(ignore_index=PAD_ID, label_smoothing=settings.label_smoothing)
     batch_rng = random.Random(settings.seed)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    # DDP averages the gradients of the ranks in backward(); `model` stays the plain module.
+    trained = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
+        if ranks.distributed else model
 
     history: list[dict[str, float]] = []
     best_loss, best_state, best_epoch, waited = math.inf, None, 0, 0
@@ -207,13 +224,15 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
     for epoch in range(1, settings.epochs + 1):
         model.train()
         epoch_loss, epoch_tokens, epoch_start = 0.0, 0, time.perf_counter()
-        bar = tqdm(length_bucketed_batches(train_examples, settings.batch_size, settings.batch_tokens, batch_rng),
-                   total=batches_per_epoch, desc=f"{model.architecture} epoch {epoch}/{settings.epochs}",
-                   disable=not settings.progress, leave=False)
+        # Every rank draws the same batches from the same seed, then takes its share.
+        batches = distributed.shard(list(length_bucketed_batches(train_examples, settings.batch_size,
+                                                                 settings.batch_tokens, batch_rng)), ranks)
+        bar = tqdm(batches, total=batches_per_epoch, desc=f"{model.architecture} epoch {epoch}/{settings.epochs}",
+                   disable=not settings.progress or not ranks.is_main, leave=False)
         for batch in bar:
             batch = batch.to(device)
             with autocast:
-                logits = model(batch.source, batch.source_mask, batch.target_input)
+                logits = trained(batch.source, batch.source_mask, batch.target_input)
             loss = loss_function(logits.float().flatten(0, 1), batch.target_output.flatten())
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -226,18 +245,24 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
             seconds = time.perf_counter() - epoch_start
             bar.set_postfix(loss=f"{loss.item():.3f}", ppl=f"{math.exp(min(loss.item(), 20)):.1f}",
                             tok_s=f"{epoch_tokens / max(seconds, 1e-9):.0f}")
-            if settings.max_minutes and time.perf_counter() - started > 60 * settings.max_minutes:
+            if settings.max_minutes and distributed.agree_any(
+                    ranks, time.perf_counter() - started > 60 * settings.max_minutes):
                 out_of_time = True
                 break
-        valid_loss = mean_token_loss(model, valid_examples, device)
-        history.append({"epoch": epoch, "train_loss": epoch_loss / max(epoch_tokens, 1), "valid_loss": valid_loss,
-                        "valid_perplexity": math.exp(min(valid_loss, 50)),
-                        "tokens_per_second": epoch_tokens / max(time.perf_counter() - epoch_start, 1e-9)})
+        valid_loss = distributed.agree_mean(ranks, mean_token_loss(model, valid_examples, device))
+        all_tokens = distributed.agree_sum(ranks, epoch_tokens)
+        history.append({"epoch": epoch,
+                        "train_loss": distributed.agree_sum(ranks, epoch_loss) / max(all_tokens, 1),
+                        "valid_loss": valid_loss, "valid_perplexity": math.exp(min(valid_loss, 50)),
+                        "tokens_per_second": all_tokens / max(time.perf_counter() - epoch_start, 1e-9),
+                        "seconds": time.perf_counter() - started})
         logger.info("epoch %d: train loss %.3f, valid loss %.3f (perplexity %.1f)", epoch,
                     history[-1]["train_loss"], valid_loss, history[-1]["valid_perplexity"])
         if valid_loss < best_loss:
             best_loss, best_epoch, waited = valid_loss, epoch, 0
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            if checkpoint and ranks.is_main:
+                ResponseGenerator(model, tokenizer, inputs, config.decoding, device=device).save(checkpoint)
         else:
             waited += 1
             if waited >= settings.patience:
@@ -251,8 +276,9 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
     model.load_state_dict(best_state)
     model.eval()
     generator = ResponseGenerator(model, tokenizer, inputs, config.decoding, device=device)
-    generator.calibration = calibrate(generator, list(valid)[: settings.calibration_examples])
-    return TrainingResult(generator, history, best_epoch, time.perf_counter() - started, stopped_early)
+    if ranks.is_main:  # the other ranks' copies are only compared, never used
+        generator.calibration = calibrate(generator, list(valid)[: settings.calibration_examples])
+    return TrainingResult(generator, history, best_epoch, time.perf_counter() - started, stopped_early, ranks)
 
 
 def training_report(result: TrainingResult, config: GeneratorConfig) -> dict[str, Any]:
