@@ -84,6 +84,23 @@ def detect_language(text: str) -> str:
     return "zh" if chinese * 5 >= chinese + latin else "en"
 
 
+@lru_cache(maxsize=1)
+def _traditional_to_simplified():  # noqa: ANN202 - opencc.OpenCC
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def fold_traditional(text: str) -> str:
+    """Traditional Chinese characters as simplified ones (訂單 -> 订单), for matching: the
+    NLU data is mostly simplified. Only a conversion that keeps every character in place is
+    used, so offsets into `text` stay valid."""
+    if not _CJK.search(text):
+        return text
+    folded = _traditional_to_simplified().convert(text)
+    return folded if len(folded) == len(text) else text
+
+
 def message_language(text: str) -> str | None:
     """The language of a customer's message, or None when it has no letters to tell by
     (an order number, an emoji), so the conversation keeps the language it had."""

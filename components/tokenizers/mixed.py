@@ -27,7 +27,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.text import DEFAULT_ORDER_ID_PATTERN, PLACEHOLDER_PATTERN, script_runs
+from components.text import DEFAULT_ORDER_ID_PATTERN, PLACEHOLDER_PATTERN, fold_traditional, script_runs
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,9 @@ class MixedTokenizer(Tokenizer):
             "user_dictionary": "data/shop_words.txt",
             # Order numbers (the corpus pipeline's pattern) stay one token.
             "order_id_pattern": DEFAULT_ORDER_ID_PATTERN,
+            # Tokens of traditional Chinese text (訂單) carry the simplified characters (订单),
+            # so both scripts meet the same features.
+            "fold_traditional": True,
             # Split intent names like Rasa's own tokenizers.
             "intent_tokenization_flag": False,
             "intent_split_symbol": "_",
@@ -176,6 +179,8 @@ class MixedTokenizer(Tokenizer):
 
     def tokenize(self, message: Message, attribute: str) -> list[Token]:
         text = message.get(attribute)
+        if self._config["fold_traditional"]:
+            text = fold_traditional(text)  # same length: the offsets still point into the message
         tokens, position = [], 0
         for match in self._whole.finditer(text):
             tokens += self._split(text[position:match.start()], position)

@@ -59,6 +59,14 @@ def test_mixed_messages_are_split_sensibly(tokenizer: MixedTokenizer, text: str,
     assert not [t for t in tokens if t in "，。？！,.?!"], "punctuation is not a token"
 
 
+def test_traditional_characters_meet_the_simplified_features(tokenizer: MixedTokenizer) -> None:
+    text = "我的訂單到哪了？轉人工"
+    tokens = tokenizer.tokenize(Message(data={"text": text}), "text")
+    assert [t.text for t in tokens] == [t.text for t in tokenizer.tokenize(
+        Message(data={"text": "我的订单到哪了？转人工"}), "text")]
+    assert "订单" in [t.text for t in tokens] and [text[t.start:t.end] for t in tokens][2] == "訂單"
+
+
 def test_punctuation_or_emoji_alone_is_one_token(tokenizer: MixedTokenizer) -> None:
     assert words(tokenizer, "👍") == ["👍"]
     assert words(tokenizer, "？？") == ["？？"]
