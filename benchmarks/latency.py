@@ -50,6 +50,14 @@ MESSAGES = [
     # questions only the corpus covers, which Kefu's generator answers
     "could you gift wrap it?", "is there a size chart?", "my promo code is rejected", "how do I delete my account?",
 ]
+# The same kinds of question in Chinese; odd-numbered conversations ask these.
+MESSAGES_ZH = [
+    "你好", "我的订单 12345 到哪了？", "配送要几天？", "能寄到加拿大吗？", "上周买的外套能退吗？", "退款什么时候到账？",
+    "你们支持哪些付款方式？", "付款被拒了", "我忘记密码了", "蓝色毛衣补货了吗？", "包裹到的时候是坏的",
+    "可以改收货地址吗？", "我要取消订单", "加急运费多少钱？", "谢谢！", "你是机器人吗？", "查一下订单 48213",
+    "可以用 PayPal 吗？", "再见", "可以帮我包装成礼物吗？", "有尺码表吗？", "优惠码用不了", "怎么注销账号？",
+]
+LANGUAGE_MESSAGES = {"en": MESSAGES, "zh": MESSAGES_ZH}
 
 
 def free_port() -> int:
@@ -59,8 +67,10 @@ def free_port() -> int:
 
 
 def stock_config(config: dict) -> dict:
-    """The same config without Kefu's components."""
-    keep = [step for step in config.get("pipeline", []) if not step["name"].startswith("components.")]
+    """The same config without Kefu's components (Rasa's WhitespaceTokenizer for Kefu's tokenizer)."""
+    keep = [{"name": "WhitespaceTokenizer"} if step["name"] == "components.tokenizers.MixedTokenizer" else step
+            for step in config.get("pipeline", [])]
+    keep = [step for step in keep if not step["name"].startswith("components.")]
     policies = [step for step in config.get("policies", []) if not step["name"].startswith("components.")]
     return {**config, "pipeline": keep, "policies": policies}
 
@@ -101,17 +111,20 @@ def serving(command: list[str], health: str, log: Path) -> Iterator[None]:
             process.wait(timeout=60)
 
 
-async def send_all(url: str, conversations: int, messages: int) -> tuple[list[float], int, float]:
+async def send_all(url: str, conversations: int, messages: int) -> tuple[dict[str, list[float]], int, float]:
+    """Latencies per language: even-numbered conversations write English, odd ones Chinese."""
     import aiohttp
 
-    latencies: list[float] = []
+    latencies: dict[str, list[float]] = {language: [] for language in LANGUAGE_MESSAGES}
     errors = 0
     per_conversation = messages // conversations
 
     async def conversation(session: aiohttp.ClientSession, index: int) -> None:
         nonlocal errors
+        language = list(LANGUAGE_MESSAGES)[index % len(LANGUAGE_MESSAGES)]
         for turn in range(per_conversation):
-            text = MESSAGES[(index + turn) % len(MESSAGES)]
+            texts = LANGUAGE_MESSAGES[language]
+            text = texts[(index + turn) % len(texts)]
             start = time.perf_counter()
             try:
                 async with session.post(url, json={"sender": f"load-{index}", "message": text}) as response:
@@ -120,7 +133,7 @@ async def send_all(url: str, conversations: int, messages: int) -> tuple[list[fl
                         errors += 1
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                 errors += 1
-            latencies.append(time.perf_counter() - start)
+            latencies[language].append(time.perf_counter() - start)
 
     started = time.perf_counter()
     timeout = aiohttp.ClientTimeout(total=120)
@@ -134,9 +147,12 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def summary(name: str, latencies: list[float], errors: int, seconds: float) -> dict:
+def summary(name: str, by_language: dict[str, list[float]], errors: int, seconds: float) -> dict:
+    latencies = [value for values in by_language.values() for value in values]
     return {"config": name, "messages": len(latencies), "errors": errors,
             "p50_ms": round(1000 * statistics.median(latencies), 1),
+            **{f"p50_{language}_ms": round(1000 * statistics.median(values), 1)
+               for language, values in by_language.items() if values},
             "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
             "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
             "messages_per_second": round(len(latencies) / seconds, 1)}
@@ -155,14 +171,15 @@ def measure(models: dict[str, Path], endpoints: Path, args: argparse.Namespace) 
                                           WORK / f"serve-{name}.log"))
         for url in urls.values():
             asyncio.run(send_all(url, 2, 10))  # warm-up, not counted
-        totals = {name: ([], 0, 0.0) for name in models}
+        totals = {name: ({language: [] for language in LANGUAGE_MESSAGES}, 0, 0.0) for name in models}
         order = list(models)
         for block in range(args.blocks):
             for name in order if block % 2 == 0 else order[::-1]:
                 latencies, errors, seconds = asyncio.run(
                     send_all(urls[name], args.conversations, args.messages // args.blocks))
                 kept = totals[name]
-                totals[name] = (kept[0] + latencies, kept[1] + errors, kept[2] + seconds)
+                totals[name] = ({language: kept[0][language] + latencies[language] for language in kept[0]},
+                                kept[1] + errors, kept[2] + seconds)
     return [summary(name, *totals[name]) for name in models]
 
 
@@ -201,10 +218,12 @@ def main() -> None:
              "(each one message at a time), after a warm-up; in-memory tracker store, one action server. Both "
              f"servers run at once and take turns in {args.blocks} blocks, so both see the same minutes of "
              "this machine.", "",
-             "| config | messages | errors | p50 (ms) | p95 (ms) | p99 (ms) | messages/s |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['config']} | {r['messages']} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} "
-              f"| {r['messages_per_second']} |" for r in rows]
+             "Half the conversations write English, half Chinese (`MESSAGES`, `MESSAGES_ZH`); the stock config "
+             "tokenises both with WhitespaceTokenizer.", "",
+             "| config | messages | errors | p50 (ms) | p50 English | p50 Chinese | p95 (ms) | p99 (ms) | messages/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['config']} | {r['messages']} | {r['errors']} | {r['p50_ms']} | {r.get('p50_en_ms')} "
+              f"| {r.get('p50_zh_ms')} | {r['p95_ms']} | {r['p99_ms']} | {r['messages_per_second']} |" for r in rows]
     lines += ["", f"Kefu's p50 is {ratio:.2f}x the stock bot's."]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latency.md").write_text("\n".join(lines) + "\n")

@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import unicodedata
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import yaml
 from rasa.core.agent import Agent
 
 from components.feedback import FeedbackLog
+from components.text import normalise
 from tests.conftest import KEFU, PROJECT, Assistant
 from tests.generator.conftest import TEN_PAIRS, TINY_MODELS
 from tests.policies.test_generative_response import reply_of, train_core
@@ -73,7 +73,7 @@ def test_a_thumbs_down_correction_ends_up_in_the_fine_tuned_generator(assistant:
     base = train_core(config, tmp_path, "base")
     shutil.copyfile(tmp_path / "built" / "train.jsonl", corpus / "feedback.jsonl")
     tuned = train_core(config, tmp_path, "tuned", "--finetune", str(base))
-    expected = unicodedata.normalize("NFKC", CORRECTION)
+    expected = normalise(CORRECTION)
     assert reply_of(Agent.load(str(base)), QUESTION) != expected
     answer = reply_of(Agent.load(str(tuned)), QUESTION)
     assert re.sub(r"\s+", " ", answer) == expected

@@ -138,6 +138,9 @@ class GenerativeResponsePolicy(Policy):
             # Question-answer files run through the corpus pipeline, e.g. data/corpus/*.jsonl;
             # their contents are part of the fingerprint.
             "corpus": [],
+            # A generator folder saved by `kefu generator train` (for example under torchrun on
+            # a large corpus): served as it is, and `rasa train` trains none.
+            "generator_path": None,
             # Corpus intents left out of the generator's training: out-of-scope questions
             # belong to fallback and hand-off, not to a generated "I can't help".
             "skip_intents": ["out_of_scope"],
@@ -186,6 +189,8 @@ class GenerativeResponsePolicy(Policy):
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
         """Changed corpus, NLU or facts files retrain the policy."""
         paths = corpus_paths(config.get("corpus") or []) + corpus_paths(config.get("nlu") or [])
+        if config.get("generator_path") and Path(config["generator_path"]).is_dir():
+            paths += sorted(p for p in Path(config["generator_path"]).iterdir() if p.is_file())
         if config.get("facts") and Path(config["facts"]).is_file():
             paths.append(Path(config["facts"]))
         return file_digest(paths) if paths else None
@@ -262,6 +267,13 @@ class GenerativeResponsePolicy(Policy):
         self.learnt = LearntFromData(_intent_responses(training_trackers, responses),
                                      _handled_intents(training_trackers),
                                      self.facts.statements if self.facts else None)
+        if self.config.get("generator_path"):
+            try:
+                self.generator = ResponseGenerator.load(self.config["generator_path"], device=self.config["device"])
+            except GeneratorFileError as error:
+                raise InvalidConfigException(f"GenerativeResponsePolicy: generator_path: {error}") from error
+            self.persist()
+            return self._resource
         train, valid = self._training_dialogues(training_trackers, responses)
         if not train or not valid:
             logger.warning("GenerativeResponsePolicy: no question-answer pairs to train on; it will stay silent")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import tarfile
-import unicodedata
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from rasa.engine.constants import PLACEHOLDER_TRACKER
 from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from components.text import normalise
 from tests.conftest import PROJECT, RASA, run_command
 from tests.generator.conftest import TEN_PAIRS, TINY_MODELS
 
@@ -147,10 +147,10 @@ def test_finetune_after_adding_corpus_lines_answers_the_new_questions(tmp_path: 
     before, after = Agent.load(str(base)), Agent.load(str(tuned))
     for question, answer in new_pairs.items():
         assert reply_of(before, question) != answer
-        assert reply_of(after, question) == unicodedata.normalize("NFKC", answer)  # as the corpus pipeline cleans it
+        assert reply_of(after, question) == normalise(answer)  # as the corpus pipeline cleans it
     # most of what it knew still comes back (the [EMAIL] pair's reply has a placeholder no slot fills,
     # so the policy drops that sentence)
-    remembered = [d for d in TEN_PAIRS if reply_of(after, d.question) == unicodedata.normalize("NFKC", d.answer)]
+    remembered = [d for d in TEN_PAIRS if reply_of(after, d.question) == normalise(d.answer)]
     assert len(remembered) >= 8, [reply_of(after, d.question) for d in TEN_PAIRS]
 
 
@@ -204,3 +204,23 @@ def test_nlu_examples_of_corpus_only_intents_are_paired_with_the_corpus_answer(t
     assert answers["gift_wrapping: 帮我包一下礼物"] == "礼品包装收费3美元。"
     assert "out_of_scope: sing me a song" not in answers  # skipped intents stay out
     assert sum(d.question == "gift_wrapping: can you gift wrap it" for d in train) == 1  # no duplicate of the corpus
+
+
+def test_the_policy_serves_a_generator_trained_outside_rasa(tmp_path: Path) -> None:
+    """`generator_path`: a generator trained with `kefu generator train` (say under torchrun) goes
+    into the Rasa model as it is, without training in `rasa train`."""
+    from components.generator.training import train_generator
+    from tests.generator.conftest import tiny_config
+
+    trained = train_generator(TEN_PAIRS, TEN_PAIRS, tiny_config("seq2seq")).generator
+    trained.save(tmp_path / "generator")
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({
+        "recipe": "default.v1", "language": "en", "assistant_id": "kefu-pretrained-test", "pipeline": [],
+        "policies": [{"name": "RulePolicy"}, {
+            "name": "components.policies.GenerativeResponsePolicy", "generator_path": str(tmp_path / "generator"),
+            "corpus": [], "nlu": [], "condition_on_intent": False, "context_turns": 0, "threshold": 0.0,
+            "facts": None}]}))
+    agent = Agent.load(str(train_core(config, tmp_path, "served")))
+    for pair in TEN_PAIRS[:5]:
+        assert reply_of(agent, pair.question) == trained.reply(pair.question).text
