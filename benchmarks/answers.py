@@ -1,0 +1,150 @@
+"""Is the answer acceptable? Customer questions held out of every training file, each labelled
+with the answers a shop would accept, put to whole assistants.
+
+    .venv/bin/python benchmarks/answers.py                       # trains both systems, then asks
+    .venv/bin/python benchmarks/answers.py --model full=models/x.tar.gz --model templates=models/y.tar.gz
+
+Systems: `templates` is config.yml without the generative policy (every answer is a written
+response or fallback); `full` is config.yml as shipped. Each question opens a new conversation
+on a running action server. An answer is *acceptable* when a reply contains one of the
+question's key phrases, or the bot used an accepted written response, or it handed over (or
+offered to) where a hand-off is accepted, or it fell back where that is accepted; *fallback*
+when it fell back (utter_default) where that is not accepted; *wrong* otherwise. The sets
+(benchmarks/data/answers_{en,zh}.yml) compare systems; nothing is tuned on them.
+Results: benchmarks/results/answers.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import subprocess
+import tempfile
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import reproduce  # a sibling module
+import yaml
+from latency import BIN, ENV, free_port, serving
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+WORK = ROOT / "benchmarks" / "work" / "answers"
+SETS = {"en": ROOT / "benchmarks" / "data" / "answers_en.yml", "zh": ROOT / "benchmarks" / "data" / "answers_zh.yml"}
+POLICY = "components.policies.GenerativeResponsePolicy"
+HANDOFF_ACTIONS = {"action_human_handoff", "utter_complaint", "utter_handoff"}  # utter_complaint offers a person
+FALLBACK_ACTIONS = {"utter_default", "action_default_fallback"}
+
+
+def train_system(name: str) -> Path:
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    if name == "templates":
+        config["policies"] = [p for p in config["policies"] if p["name"] != POLICY]
+    path = WORK / f"config-{name}.yml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with (WORK / f"train-{name}.log").open("w") as log:
+        subprocess.run([str(BIN / "rasa"), "train", "--config", str(path), "--domain", "domain.yml", "--data", "data",
+                        "--out", str(WORK), "--fixed-model-name", name], cwd=ROOT, stdout=log, stderr=log, env=ENV,
+                       check=True)
+    return WORK / f"{name}.tar.gz"
+
+
+def judge(question: dict, texts: list[str], actions: list[str]) -> str:
+    accept = question["accept"]
+    said = " ".join(texts).lower()
+    if any(phrase.lower() in said for phrase in accept.get("contains") or []):
+        return "acceptable"
+    if set(accept.get("responses") or []) & set(actions):
+        return "acceptable"
+    if accept.get("handoff") and HANDOFF_ACTIONS & set(actions):
+        return "acceptable"
+    fell_back = bool(FALLBACK_ACTIONS & set(actions)) or not texts
+    if fell_back:
+        return "acceptable" if accept.get("fallback") else "fallback"
+    return "wrong"
+
+
+async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: str) -> list[dict]:
+    from rasa.core.agent import load_agent
+    from rasa.core.utils import AvailableEndpoints
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)
+    agent = await load_agent(model_path=str(model), endpoints=AvailableEndpoints.read_endpoints(str(endpoints)))
+    outcomes = []
+    for number, question in enumerate(questions):
+        sender = f"answers-{label}-{number}"
+        await agent.handle_text(question["text"], sender_id=sender)
+        tracker = await agent.tracker_store.retrieve(sender)
+        events = list(tracker.events)
+        last_user = max(i for i, e in enumerate(events) if isinstance(e, UserUttered))
+        turn = events[last_user + 1:]
+        actions = [e.action_name for e in turn if isinstance(e, ActionExecuted) and e.action_name]
+        actions += [e.metadata.get("utter_action") for e in turn if isinstance(e, BotUttered) and e.metadata
+                    and e.metadata.get("utter_action")]
+        texts = [e.text for e in turn if isinstance(e, BotUttered) and e.text]
+        outcomes.append({"text": question["text"], "kind": question["kind"], "intent": question["intent"],
+                         "predicted_intent": events[last_user].intent_name, "actions": actions, "replies": texts,
+                         "outcome": judge(question, texts, actions)})
+    return outcomes
+
+
+def shares(outcomes: list[dict]) -> dict[str, float]:
+    counts = Counter(o["outcome"] for o in outcomes)
+    return {kind: round(100 * counts[kind] / len(outcomes), 1) for kind in ("acceptable", "wrong", "fallback")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                        help="score this trained model instead of training the systems")
+    args = parser.parse_args()
+    command = reproduce.command(__file__)
+    WORK.mkdir(parents=True, exist_ok=True)
+    models = dict(item.split("=", 1) for item in args.model) if args.model else \
+        {name: str(train_system(name)) for name in ("templates", "full")}
+    sets = {lang: yaml.safe_load(path.read_text(encoding="utf-8"))["questions"] for lang, path in SETS.items()}
+    results: dict[str, dict[str, list[dict]]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        port = free_port()
+        endpoints = Path(scratch) / "endpoints.yml"
+        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{port}/webhook"}}))
+        actions = [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)]
+        with serving(actions, f"http://127.0.0.1:{port}/health", WORK / "actions.log"):
+            for name, model in models.items():
+                results[name] = {lang: asyncio.run(ask_all(Path(model), endpoints, questions, f"{name}-{lang}"))
+                                 for lang, questions in sets.items()}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    lines = [*reproduce.lines(command), "", "# Acceptable answers on held-out questions", "",
+             f"{date}, commit {commit}. {len(sets['en'])} English and {len(sets['zh'])} Chinese questions "
+             "(benchmarks/data/answers_*.yml), none in any training file; each asked in a new conversation.", "",
+             "| system | language | acceptable | wrong | fallback |", "|---|---|---|---|---|"]
+    summary = {}
+    for name, by_language in results.items():
+        for lang, outcomes in by_language.items():
+            summary[f"{name}/{lang}"] = shares(outcomes)
+            row = summary[f"{name}/{lang}"]
+            lines.append(f"| {name} | {lang} | {row['acceptable']}% | {row['wrong']}% | {row['fallback']}% |")
+    kinds = sorted({o["kind"] for outcomes in next(iter(results.values())).values() for o in outcomes})
+    lines += ["", "Acceptable by kind of question (both languages):", "",
+              "| system | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+    for name, by_language in results.items():
+        every = [o for outcomes in by_language.values() for o in outcomes]
+        lines.append(f"| {name} | " + " | ".join(
+            f"{shares([o for o in every if o['kind'] == kind])['acceptable']}%" for kind in kinds) + " |")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "answers.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (RESULTS / "answers.json").write_text(json.dumps({"command": command, "date": date, "commit": commit,
+                                                      "summary": summary, "outcomes": results},
+                                                     ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
