@@ -21,14 +21,13 @@ import asyncio
 import json
 import logging
 import subprocess
-import tempfile
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
 import reproduce  # a sibling module
 import yaml
-from latency import BIN, ENV, free_port, serving
+from latency import BIN, ENV, action_server
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -109,15 +108,10 @@ def main() -> None:
         {name: str(train_system(name)) for name in ("templates", "full")}
     sets = {lang: yaml.safe_load(path.read_text(encoding="utf-8"))["questions"] for lang, path in SETS.items()}
     results: dict[str, dict[str, list[dict]]] = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        port = free_port()
-        endpoints = Path(scratch) / "endpoints.yml"
-        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{port}/webhook"}}))
-        actions = [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)]
-        with serving(actions, f"http://127.0.0.1:{port}/health", WORK / "actions.log"):
-            for name, model in models.items():
-                results[name] = {lang: asyncio.run(ask_all(Path(model), endpoints, questions, f"{name}-{lang}"))
-                                 for lang, questions in sets.items()}
+    with action_server(WORK / "actions.log") as endpoints:
+        for name, model in models.items():
+            results[name] = {lang: asyncio.run(ask_all(Path(model), endpoints, questions, f"{name}-{lang}"))
+                             for lang, questions in sets.items()}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")

@@ -203,6 +203,22 @@ def named(keys: list[str]) -> str:
     return ("configs " if len(keys) > 1 else "config ") + ", ".join(sorted(keys))
 
 
+def results_table(rows: list[tuple[str, dict]]) -> list[str]:
+    """The markdown table of NLU runs: one line per (config, row), failed runs with their error."""
+    lines = ["| config | pipeline | DIET epochs | accuracy (%) | macro-F1 (%) | training (s) | archive (MB) "
+             "| parse (ms) | date, commit |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key, row in rows:
+        if "error" in row:
+            lines.append(f"| {key} | {row['pipeline']} | {row['diet_epochs']} | {row['error']} | | | | | "
+                         f"{row['date']}, {row['commit']} |")
+        else:
+            lines.append(f"| {key} | {row['pipeline']} | {row['diet_epochs']} | {row['accuracy']} | "
+                         f"{row['macro_f1']} | {row['train_seconds']} | {row['archive_mb']} | "
+                         f"{row['parse_ms_median']} | {row['date']}, {row['commit']} |")
+    return lines
+
+
 def write_results(rows: dict[str, dict], meta: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "banking77.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
@@ -212,17 +228,7 @@ def write_results(rows: dict[str, dict], meta: dict) -> None:
              "macro-F1 from `rasa test nlu` on the test split; training is the wall time of `rasa train nlu`; "
              f"latency is the median of `Agent.parse_message` over the first {meta['latency_samples']} test texts. "
              "Each run merges its rows into this file; each row names the date and commit it ran at.", "",
-             "| config | pipeline | DIET epochs | accuracy (%) | macro-F1 (%) | training (s) | archive (MB) "
-             "| parse (ms) | date, commit |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for key, row in sorted(rows.items()):
-        if "error" in row:
-            lines.append(f"| {key} | {row['pipeline']} | {row['diet_epochs']} | {row['error']} | | | | | "
-                         f"{row['date']}, {row['commit']} |")
-        else:
-            lines.append(f"| {key} | {row['pipeline']} | {row['diet_epochs']} | {row['accuracy']} | "
-                         f"{row['macro_f1']} | {row['train_seconds']} | {row['archive_mb']} | "
-                         f"{row['parse_ms_median']} | {row['date']}, {row['commit']} |")
+             *results_table(sorted(rows.items()))]
     lines += ["", "Published full-data test accuracy for reference: BERT-large fine-tuned 93.66, "
               "USE+ConveRT 93.36 (Casanueva et al. 2020)."]
     (RESULTS / "banking77.md").write_text("\n".join(lines) + "\n")

@@ -44,7 +44,7 @@ from typing import Any
 
 import reproduce  # a sibling module
 import yaml
-from banking77 import write_nlu  # a sibling module: {"category", "text"} rows to a Rasa NLU YAML file
+from banking77 import results_table, write_nlu  # a sibling module
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "datasets" / "crosswoz" / "data" / "crosswoz"
@@ -189,18 +189,7 @@ def write_results(rows: dict[str, dict], meta: dict) -> None:
              f"{meta['user_turns']['val']} and {meta['user_turns']['test']} user turns). Accuracy and macro-F1 "
              "(scikit-learn, over the kept labels) from parsing each test turn once with the trained model; "
              "training is the wall time of `rasa train nlu` with an empty cache; parse is the median time of "
-             "one `Agent.parse_message`.", "",
-             "| config | pipeline | DIET epochs | accuracy (%) | macro-F1 (%) | training (s) | archive (MB) "
-             "| parse (ms) | date, commit |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for key, row in rows.items():
-        if "error" in row:
-            lines.append(f"| {key} | {row['pipeline']} | {row['diet_epochs']} | {row['error']} | | | | | "
-                         f"{row['date']}, {row['commit']} |")
-        else:
-            lines.append(f"| {key} | {row['pipeline']} | {row['diet_epochs']} | {row['accuracy']} | "
-                         f"{row['macro_f1']} | {row['train_seconds']} | {row['archive_mb']} | "
-                         f"{row['parse_ms_median']} | {row['date']}, {row['commit']} |")
+             "one `Agent.parse_message`.", "", *results_table(list(rows.items()))]
     lines += ["", "DIET has the same settings in every config: entity recognition off, random seed 1, and 10 "
               "epochs rather than 40, so that one training stays within about 10 minutes on this shared 2-core "
               "machine (40 would take 20-30). One seed each: the rows are single runs. Other jobs shared the "

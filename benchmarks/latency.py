@@ -111,6 +111,18 @@ def serving(command: list[str], health: str, log: Path) -> Iterator[None]:
             process.wait(timeout=60)
 
 
+@contextmanager
+def action_server(log: Path) -> Iterator[Path]:
+    """The project's action server on a free port; yields an endpoints.yml that points at it."""
+    with tempfile.TemporaryDirectory() as scratch:
+        port = free_port()
+        endpoints = Path(scratch) / "endpoints.yml"
+        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{port}/webhook"}}))
+        actions = [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)]
+        with serving(actions, f"http://127.0.0.1:{port}/health", log):
+            yield endpoints
+
+
 async def send_all(url: str, conversations: int, messages: int) -> tuple[dict[str, list[float]], int, float]:
     """Latencies per language: even-numbered conversations write English, odd ones Chinese."""
     import aiohttp
@@ -199,13 +211,8 @@ def main() -> None:
     stock_path.write_text(yaml.safe_dump(stock_config(kefu), sort_keys=False))
     models = {"kefu": train(args.kefu_config, "kefu", args.reuse_models),
               "stock": train(stock_path, "stock", args.reuse_models)}
-    with tempfile.TemporaryDirectory() as scratch:
-        actions_port = free_port()
-        endpoints = Path(scratch) / "endpoints.yml"
-        endpoints.write_text(yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}))
-        actions = [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(actions_port)]
-        with serving(actions, f"http://127.0.0.1:{actions_port}/health", WORK / "actions.log"):
-            rows = measure(models, endpoints, args)
+    with action_server(WORK / "actions.log") as endpoints:
+        rows = measure(models, endpoints, args)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
