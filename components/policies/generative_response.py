@@ -147,9 +147,9 @@ class GenerativeResponsePolicy(Policy):
             # Share of the pairs held out to stop training early and to calibrate the
             # confidence; 0 watches the training pairs instead (for very small corpora).
             "valid_fraction": 0.1,
-            # Rasa NLU files whose examples are paired with the response their intent leads
-            # to in the rules and stories, or, for intents only the corpus answers, with the
-            # corpus answer (read by the policy, so `rasa train core` works).
+            # Rasa NLU files whose examples of intents only the corpus answers are paired with
+            # the corpus answer in their language (read by the policy, so `rasa train core`
+            # works).
             "nlu": ["data/nlu*.yml"],
             # Generator settings (see the README): seq2seq | transformer and their sizes.
             "architecture": generator.architecture,
@@ -236,16 +236,12 @@ class GenerativeResponsePolicy(Policy):
                       for p in answered["train"]]
             valid += [Dialogue(self._source(p.question, p.intent), p.answer, tuple(p.context), p.intent, p.lang)
                       for p in answered["valid"]]
-        intent_responses = self.learnt.intent_responses
         corpus_answers = _corpus_answers(p for p in pairs if p.intent not in skipped)
         corpus_questions = {normalise(p.question) for p in pairs}
         for intent, texts in _nlu_examples(self.config.get("nlu") or []).items():
-            if intent in intent_responses:
-                for text in texts:
-                    lang = detect_language(text)
-                    train.append(Dialogue(self._source(text, intent), _in_language(intent_responses[intent], lang),
-                                          intent=intent, lang=lang))
-            elif intent not in self.learnt.handled_intents:
+            # Intents the rules and stories answer get their written response, never a generated
+            # one, so their examples would only spend the training budget.
+            if intent not in self.learnt.handled_intents:
                 # An intent only the corpus answers: its NLU examples are more ways to ask for
                 # that answer. Corpus questions stay where the split put them (valid included).
                 for text in texts:
