@@ -27,9 +27,8 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from components.corpus import file_digest
 from components.text import DEFAULT_ORDER_ID_PATTERN, PLACEHOLDER_PATTERN, fold_traditional, script_runs
-
-logger = logging.getLogger(__name__)
 
 MAIN_DICTIONARY = "dictionary.txt"
 USER_DICTIONARY = "user_dictionary.txt"
@@ -108,7 +107,13 @@ class MixedTokenizer(Tokenizer):
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["jieba"]
+        return ["jieba", "opencc"]
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """An edited dictionary retrains the model."""
+        paths = [Path(config[key]) for key in ("dictionary", "user_dictionary") if config.get(key)]
+        return file_digest([p for p in paths if p.is_file()]) if paths else None
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  dictionary: Path, user_dictionary: Path | None) -> None:
