@@ -27,6 +27,8 @@ _INVISIBLE = re.compile(
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
+# A word of letters only: "abc-12" or "A1B2" is a code, which tells no language.
+_LATIN_WORD = re.compile(r"(?<![\w-])[A-Za-z]+(?:'[A-Za-z]+)?(?![\w-])")
 # ASCII marks that NFKC makes of Chinese full-width ones, put back where they touch Chinese.
 _FULL_WIDTH = {",": "，", ":": "：", "?": "？", "!": "！", ";": "；", "(": "（", ")": "）"}
 _AFTER_CHINESE_MARK = re.compile(rf"(?<={_CJK.pattern}|[，：？！；）。])\s?([,:?!;)])")
@@ -102,9 +104,9 @@ def fold_traditional(text: str) -> str:
 
 
 def message_language(text: str) -> str | None:
-    """The language of a customer's message, or None when it has no letters to tell by
-    (an order number, an emoji), so the conversation keeps the language it had."""
-    if not _CJK.search(text) and not _LATIN_LETTER.search(PLACEHOLDER_PATTERN.sub(" ", text)):
+    """The language of a customer's message, or None when it has no words to tell by (an
+    order number, a code like "abc-12", an emoji), so the conversation keeps its language."""
+    if not _CJK.search(text) and not _LATIN_WORD.search(PLACEHOLDER_PATTERN.sub(" ", text)):
         return None
     return detect_language(text)
 

@@ -15,7 +15,7 @@ from tests.conftest import KEFU, PROJECT, Assistant
 _CHINESE = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORDS = re.compile(r"[A-Za-z]{4,}")
 # Names the Chinese replies keep in Latin script.
-_NAMES = {"Kefu", "Visa", "Mastercard", "American", "Express", "PayPal", "Apple", "Google", "FedEx"}
+_NAMES = {"Kefu", "Visa", "Mastercard", "American", "Express", "PayPal", "Apple", "Google", "FedEx", "Secure"}
 
 
 def new_conversation() -> str:

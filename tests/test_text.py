@@ -73,6 +73,7 @@ def test_sentences_join_with_a_space_only_where_the_language_writes_one() -> Non
 
 def test_a_message_without_letters_has_no_language() -> None:
     assert message_language("12345") is None and message_language("👍") is None
+    assert message_language("abc-12") is None and message_language("#A77-B2") is None
     assert message_language("我要退货") == "zh" and message_language("I want a refund") == "en"
 
 
