@@ -1,9 +1,9 @@
-"""Input channels: the web chat page and the Slack wrapper (imported on first use: Rasa is slow
-to import)."""
+"""Input channels: the web chat page, REST with message ids and the Slack wrapper (imported on
+first use: Rasa is slow to import)."""
 
 from typing import Any
 
-__all__ = ["SlackInput", "WebChatInput"]
+__all__ = ["RestInput", "SlackInput", "WebChatInput"]
 
 
 def __getattr__(name: str) -> Any:
@@ -15,4 +15,8 @@ def __getattr__(name: str) -> Any:
         from components.channels.slack import SlackInput
 
         return SlackInput
+    if name == "RestInput":
+        from components.channels.rest import RestInput
+
+        return RestInput
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

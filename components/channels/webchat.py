@@ -1,12 +1,14 @@
 """WebChatInput: the shop's chat page, served by the bot itself at /webhooks/webchat/.
 
 The page (components/channels/webchat/: HTML, CSS and JavaScript, nothing from the internet)
-talks to the bot over plain HTTP: POST /webhooks/webchat/webhook with `{sender, message}`
-returns the bot's replies, as the stock REST channel does, plus the `reply_id` of each
-generated reply so the page can put 👍/👎 under it. REST rather than socket.io: each message
-is one request, so a page whose server restarted just retries, and the page needs no client
-library. GET /webhooks/webchat/history returns the current session's messages, so a reloaded
-page shows the conversation; the sender id lives in the browser's localStorage.
+talks to the bot over plain HTTP: POST /webhooks/webchat/webhook with `{sender, message,
+message_id}` returns the bot's replies, as the stock REST channel does, plus the `reply_id` of
+each generated reply so the page can put 👍/👎 under it. The page retries a message with the
+same `message_id`, which is processed once (components/channels/message_ids.py). REST rather
+than socket.io: each message is one request, so a page whose server restarted just retries,
+and the page needs no client library. GET /webhooks/webchat/history returns the current
+session's messages, so a reloaded page shows the conversation; the sender id lives in the
+browser's localStorage.
 
 The channel also installs Kefu's request guards (components/channels/guards.py) on the whole
 server, from its `before_server_start` listener.
@@ -29,6 +31,7 @@ from sanic.response import HTTPResponse
 from components.action_names import GENERATED_REPLY_ACTION
 from components.catalogue import LANGUAGE_SLOT, domain_file_responses, response_variant
 from components.channels.guards import GuardSettings, install_guards
+from components.channels.message_ids import InvalidMessageId, MessageIdSettings, ProcessedMessages, message_id_of
 from components.text import LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class WebChatInput(InputChannel):
         components.channels.WebChatInput:
           max_message_chars: 2000      # longer messages get a polite refusal
           messages_per_minute: 60      # per sender; counted in Redis when REDIS_URL is set
+          message_id_expiry_hours: 24  # how long a repeated message_id gets the first replies
     """
 
     @classmethod
@@ -52,10 +56,12 @@ class WebChatInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        return cls(GuardSettings.from_credentials(credentials or {}))
+        return cls(GuardSettings.from_credentials(credentials or {}),
+                   MessageIdSettings.from_credentials(credentials or {}))
 
-    def __init__(self, guards: GuardSettings | None = None) -> None:
+    def __init__(self, guards: GuardSettings | None = None, message_ids: MessageIdSettings | None = None) -> None:
         self.guards = guards or GuardSettings()
+        self.processed = ProcessedMessages(message_ids)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         module = inspect.getmodule(self)
@@ -83,12 +89,21 @@ class WebChatInput(InputChannel):
             sender, text = body.get("sender") or "", body.get("message") or ""
             if not sender:
                 return response.json({"error": "\"sender\" is required"}, status=400)
-            collector = CollectingOutputChannel()
+            try:
+                message_id = message_id_of(body)
+            except InvalidMessageId as error:
+                return response.json({"error": str(error)}, status=400)
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata))
-            messages = [dict(message) for message in collector.messages]
-            await self._mark_generated_replies(request, sender, messages)
-            return response.json(messages)
+
+            async def process() -> list[dict[str, Any]]:
+                collector = CollectingOutputChannel()
+                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+                                                 message_id=message_id, metadata=metadata))
+                messages = [dict(message) for message in collector.messages]
+                await self._mark_generated_replies(request, sender, messages)
+                return messages
+
+            return await self.processed.respond(sender, message_id, process)
 
         @page.route("/labels", methods=["GET"])
         async def labels(request: Request) -> HTTPResponse:

@@ -5,6 +5,7 @@ const WEBHOOK = "webhook";
 const HISTORY = "history";
 const LABELS = "labels";
 const SENDER_KEY = "kefu-sender";
+const RETRY_FOR_MS = 5 * 60 * 1000;  // then an unsent message waits for the customer to send it again
 
 const messages = document.getElementById("messages");
 const typing = document.getElementById("typing");
@@ -12,11 +13,16 @@ const statusLine = document.getElementById("status");
 const composer = document.getElementById("composer");
 const input = document.getElementById("text");
 
+// randomUUID needs https (or localhost); getRandomValues works on plain http too.
+function randomId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function senderId() {
   let id = localStorage.getItem(SENDER_KEY);
   if (!id) {
-    id = window.crypto && crypto.randomUUID ? crypto.randomUUID()
-      : "web-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+    id = randomId();
     localStorage.setItem(SENDER_KEY, id);
   }
   return id;
@@ -41,6 +47,7 @@ function applyLabels() {
 async function loadLabels() {
   const query = "?sender=" + encodeURIComponent(sender) + "&lang=" + encodeURIComponent(navigator.language || "");
   const reply = await fetchWithRetry(LABELS + query, {});
+  if (!reply) return;
   const loaded = await reply.json().catch(() => null);
   if (loaded && typeof loaded === "object") {
     labels = loaded;
@@ -112,8 +119,10 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-// Retries until the server answers: a restarted server picks the conversation up again.
+// Retries a network error or a 5xx, backing off, for up to RETRY_FOR_MS: a restarted server
+// picks the conversation up again. Null when it gave up.
 async function fetchWithRetry(url, options) {
+  const deadline = Date.now() + RETRY_FOR_MS;
   let wait = 500;
   for (;;) {
     try {
@@ -125,24 +134,51 @@ async function fetchWithRetry(url, options) {
     } catch (error) {
       // the server is down or restarting
     }
+    if (Date.now() + wait > deadline) {
+      showStatus("");
+      return null;
+    }
     showStatus(labels.reconnecting || "…");
     await sleep(wait);
     wait = Math.min(wait * 2, 4000);
   }
 }
 
+// A message the server never answered: the customer sends it again, with the same id.
+function markUnsent(text, messageId, item) {
+  const holder = item || messages.appendChild(element("li", "message user"));
+  holder.classList.add("unsent");
+  const again = element("button", "resend", "↻ " + (labels.send || ""));
+  again.type = "button";
+  again.addEventListener("click", () => {
+    again.remove();
+    holder.classList.remove("unsent");
+    deliver(text, messageId, holder);
+  });
+  holder.appendChild(again);
+}
+
 let queue = Promise.resolve();
 
+// Each new message gets its own id; every retry of it sends the same id, so the server
+// processes it once however often it arrives.
 function send(text, shown) {
-  if (shown) addBubble("user", shown);
+  return deliver(text, randomId(), shown ? addBubble("user", shown) : null);
+}
+
+function deliver(text, messageId, item) {
   queue = queue.then(async () => {
     typing.hidden = false;
     try {
       const reply = await fetchWithRetry(WEBHOOK, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ sender: sender, message: text }),
+        body: JSON.stringify({ sender: sender, message: text, message_id: messageId }),
       });
+      if (!reply) {
+        markUnsent(text, messageId, item);
+        return;
+      }
       const body = await reply.json().catch(() => []);
       if (Array.isArray(body)) body.forEach(renderBotMessage);
       else if (body && body.error) addBubble("bot", body.error);
@@ -156,6 +192,7 @@ function send(text, shown) {
 
 async function loadHistory() {
   const reply = await fetchWithRetry(HISTORY + "?sender=" + encodeURIComponent(sender), {});
+  if (!reply) return;
   const past = await reply.json().catch(() => []);
   for (const message of past) addBubble(message.from === "user" ? "user" : "bot", message.text);
 }

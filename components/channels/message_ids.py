@@ -1,0 +1,236 @@
+"""Exactly-once processing per client message id, for the REST and web chat channels.
+
+A client that lost a reply cannot tell "not processed" from "processed, reply lost", so it
+sends the message again with the same `message_id`. The first request for a (sender, id)
+claims it and processes the message; the replies are then recorded for `expiry_hours`, and a
+repeat gets them back without the bot seeing the message again. A repeat that arrives while
+the first is still being processed waits for it. The record lives in Redis when `REDIS_URL`
+is set, so every replica shares it; in process otherwise (bounded, least recently used out).
+While Redis is unreachable each process keeps its own record.
+
+A claim is kept alive while its processing runs and expires `claim_seconds` after its server
+died, so a retry then processes the message on another replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis
+from sanic import response
+from sanic.response import HTTPResponse
+
+from components.stores.connection import OUTAGE, REDIS_ERRORS, connect, redis_url
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_ID_CHARS = 128
+CLAIMED = "claimed "  # a record's value while its message is processed: the claim's token follows
+WHERE = "the message id record"
+
+Replies = list[dict[str, Any]]
+
+# Only the claim's owner may extend or drop it: a claim that expired may belong to a retry now.
+EXTEND_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end"
+RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
+
+
+class InvalidMessageId(ValueError):
+    pass
+
+
+class StillProcessing(Exception):
+    """The first request for this id has not finished within `wait_seconds`."""
+
+
+def message_id_of(body: dict[str, Any]) -> str | None:
+    """The body's `message_id`, or None when it has none."""
+    message_id = body.get("message_id")
+    if message_id is None:
+        return None
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_CHARS:
+        raise InvalidMessageId(f"\"message_id\" must be a string of 1 to {MAX_MESSAGE_ID_CHARS} characters, "
+                               "e.g. a UUID; leave it out to have every request processed")
+    return message_id
+
+
+@dataclass
+class MessageIdSettings:
+    expiry_hours: float = 24  # how long a repeated id still gets the first replies
+    claim_seconds: float = 30  # how soon a retry may take over the message of a server that died
+    wait_seconds: float = 60  # how long a repeat waits for the first; then 503, and the client retries
+    local_records: int = 10_000  # ids remembered in process without Redis
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any]) -> MessageIdSettings:
+        return cls(expiry_hours=float(credentials.get("message_id_expiry_hours", cls.expiry_hours)))
+
+
+class Records(Protocol):
+    def claim(self, key: str, token: str, seconds: float) -> bool: ...
+    def read(self, key: str) -> str | None: ...
+    def extend(self, key: str, token: str, seconds: float) -> None: ...
+    def release(self, key: str, token: str) -> None: ...
+    def finish(self, key: str, replies: str, seconds: float) -> None: ...
+
+
+class LocalRecords:
+    """In process: values that expire, at most `capacity`, least recently used out."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self.entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def read(self, key: str) -> str | None:
+        entry = self.entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            self.entries.pop(key, None)
+            return None
+        self.entries.move_to_end(key)
+        return entry[1]
+
+    def _write(self, key: str, value: str, seconds: float) -> None:
+        self.entries[key] = (time.monotonic() + seconds, value)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
+
+    def claim(self, key: str, token: str, seconds: float) -> bool:
+        if self.read(key) is not None:
+            return False
+        self._write(key, CLAIMED + token, seconds)
+        return True
+
+    def extend(self, key: str, token: str, seconds: float) -> None:
+        if self.read(key) == CLAIMED + token:
+            self._write(key, CLAIMED + token, seconds)
+
+    def release(self, key: str, token: str) -> None:
+        if self.read(key) == CLAIMED + token:
+            del self.entries[key]
+
+    def finish(self, key: str, replies: str, seconds: float) -> None:
+        self._write(key, replies, seconds)
+
+
+class RedisRecords:
+    """In Redis, shared by every replica: one string per (sender, id) with its own expiry."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.extend_script = client.register_script(EXTEND_SCRIPT)
+        self.release_script = client.register_script(RELEASE_SCRIPT)
+
+    def claim(self, key: str, token: str, seconds: float) -> bool:
+        return bool(self.client.set(key, CLAIMED + token, nx=True, px=int(seconds * 1000)))
+
+    def read(self, key: str) -> str | None:
+        value = self.client.get(key)
+        return value.decode("utf-8") if value is not None else None
+
+    def extend(self, key: str, token: str, seconds: float) -> None:
+        self.extend_script(keys=[key], args=[CLAIMED + token, int(seconds * 1000)])
+
+    def release(self, key: str, token: str) -> None:
+        self.release_script(keys=[key], args=[CLAIMED + token])
+
+    def finish(self, key: str, replies: str, seconds: float) -> None:
+        self.client.set(key, replies, px=int(seconds * 1000))
+
+
+class ProcessedMessages:
+    """Which message ids were processed, and their replies."""
+
+    def __init__(self, settings: MessageIdSettings | None = None) -> None:
+        self.settings = settings or MessageIdSettings()
+        self.local = LocalRecords(self.settings.local_records)
+        url = redis_url()
+        self.shared = RedisRecords(connect(url, socket_timeout=0.5, connect_timeout=0.5)) if url else None
+
+    def _records(self) -> Records:
+        return self.shared if self.shared is not None and OUTAGE.should_try() else self.local
+
+    async def once(self, sender: str, message_id: str, process: Callable[[], Awaitable[Replies]]) -> Replies:
+        """The replies of the first processing of `message_id` from `sender`; `process` runs only
+        when there are none yet. Raises StillProcessing, or what `process` raised."""
+        key = f"kefu:message:{{{sender}}}:{message_id}"
+        token = uuid.uuid4().hex
+        records, replies = await self._wait_for_turn(key, token)
+        if replies is not None:
+            return replies
+        # Shielded: a client that hangs up mid-turn does not cut the turn short; its retry gets the replies.
+        return await asyncio.shield(asyncio.ensure_future(self._process(records, key, token, process)))
+
+    async def _wait_for_turn(self, key: str, token: str) -> tuple[Records, Replies | None]:
+        """Claims `key` (no replies yet) or returns the recorded replies."""
+        deadline = time.monotonic() + self.settings.wait_seconds
+        pause = 0.02
+        while True:
+            records = self._records()
+            try:
+                if records.claim(key, token, self.settings.claim_seconds):
+                    return records, None
+                value = records.read(key)
+            except REDIS_ERRORS as error:  # the next round uses the local record
+                OUTAGE.failed(WHERE, error)
+                continue
+            if value is not None and not value.startswith(CLAIMED):
+                return records, json.loads(value)
+            if time.monotonic() > deadline:
+                raise StillProcessing(key)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.2)
+
+    async def _process(self, records: Records, key: str, token: str,
+                       process: Callable[[], Awaitable[Replies]]) -> Replies:
+        keep_claim = asyncio.ensure_future(self._keep_claim(records, key, token))
+        try:
+            replies = await process()
+        except BaseException:
+            self._quietly(records.release, key, token)  # not processed: a retry may try again
+            raise
+        finally:
+            keep_claim.cancel()
+        recorded, seconds = json.dumps(replies), self.settings.expiry_hours * 3600
+        try:
+            records.finish(key, recorded, seconds)
+        except REDIS_ERRORS as error:  # Redis went down mid-turn: this process at least remembers
+            OUTAGE.failed(WHERE, error)
+            self.local.finish(key, recorded, seconds)
+        return replies
+
+    async def _keep_claim(self, records: Records, key: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.settings.claim_seconds / 3)
+            self._quietly(records.extend, key, token, self.settings.claim_seconds)
+
+    @staticmethod
+    def _quietly(operation: Callable[..., None], *args: Any) -> None:
+        """A claim's write that may fail while Redis is down: the claim then expires by itself."""
+        try:
+            operation(*args)
+        except REDIS_ERRORS as error:
+            OUTAGE.failed(WHERE, error)
+
+    async def respond(self, sender: str, message_id: str | None,
+                      process: Callable[[], Awaitable[Replies]]) -> HTTPResponse:
+        """A channel's answer: the replies, processed once per id; without an id, processed as always."""
+        if message_id is None:
+            return response.json(await process())
+        try:
+            return response.json(await self.once(sender, message_id, process))
+        except StillProcessing:
+            return response.json({"error": "this message_id is still being processed: send it again shortly"},
+                                 status=503, headers={"Retry-After": "1"})
+        except Exception:
+            logger.exception("Message %s from %s was not processed", message_id, sender)
+            return response.json({"error": "the message was not processed: send it again with the same message_id"},
+                                 status=503)
