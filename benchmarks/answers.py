@@ -5,7 +5,9 @@ with the answers a shop would accept, put to whole assistants.
     .venv/bin/python benchmarks/answers.py --model full=models/x.tar.gz --model templates=models/y.tar.gz
 
 Systems: `templates` is config.yml without the generative policy (every answer is a written
-response or fallback); `full` is config.yml as shipped. Each question opens a new conversation
+response or fallback); `full` is config.yml as shipped; `generator` is the `full` model with its
+answer choice switched off after loading (the same generator answers only what no rule
+answers), so the two rows differ only by the choice. Each question opens a new conversation
 on a running action server. An answer is *acceptable* when a reply contains one of the
 question's key phrases, or the bot used an accepted written response, or it handed over (or
 offered to) where a hand-off is accepted, or it fell back where that is accepted; *fallback*
@@ -34,8 +36,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work" / "answers"
 SETS = {"en": ROOT / "benchmarks" / "data" / "answers_en.yml", "zh": ROOT / "benchmarks" / "data" / "answers_zh.yml"}
 POLICY = "components.policies.GenerativeResponsePolicy"
-HANDOFF_ACTIONS = {"action_human_handoff", "utter_complaint", "utter_handoff"}  # utter_complaint offers a person
-FALLBACK_ACTIONS = {"utter_default", "action_default_fallback"}
+# utter_complaint and utter_offer_handoff offer a person
+HANDOFF_ACTIONS = {"action_human_handoff", "utter_complaint", "utter_handoff", "utter_offer_handoff"}
+# a clarifying question answers nothing yet, so it counts as a fallback
+FALLBACK_ACTIONS = {"utter_default", "action_default_fallback", "utter_clarify"}
+TRAINED_SYSTEMS = ("templates", "full")
 
 
 def train_system(name: str) -> Path:
@@ -66,6 +71,16 @@ def judge(question: dict, texts: list[str], actions: list[str]) -> str:
     return "wrong"
 
 
+def switch_off_answer_choice(agent) -> None:  # noqa: ANN001 - rasa.core.agent.Agent
+    """The generative policy as it was before the answer choice: only what no rule answers."""
+    from components.policies import GenerativeResponsePolicy
+
+    for node in agent.processor.graph_runner._instantiated_nodes.values():
+        if isinstance(node._component, GenerativeResponsePolicy):
+            node._component.chooser = None
+            node._component.priority = node._component.config["priority"]
+
+
 async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: str) -> list[dict]:
     from rasa.core.agent import load_agent
     from rasa.core.utils import AvailableEndpoints
@@ -74,6 +89,8 @@ async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: st
 
     configure_structlog(logging.WARNING)
     agent = await load_agent(model_path=str(model), endpoints=AvailableEndpoints.read_endpoints(str(endpoints)))
+    if label.startswith("generator-"):
+        switch_off_answer_choice(agent)
     outcomes = []
     for number, question in enumerate(questions):
         sender = f"answers-{label}-{number}"
@@ -105,7 +122,10 @@ def main() -> None:
     command = reproduce.command(__file__)
     WORK.mkdir(parents=True, exist_ok=True)
     models = dict(item.split("=", 1) for item in args.model) if args.model else \
-        {name: str(train_system(name)) for name in ("templates", "full")}
+        {name: str(train_system(name)) for name in TRAINED_SYSTEMS}
+    if "full" in models and "generator" not in models:  # the same model, its answer choice switched off
+        models = {**{k: v for k, v in models.items() if k != "full"}, "generator": models["full"],
+                  "full": models["full"]}
     sets = {lang: yaml.safe_load(path.read_text(encoding="utf-8"))["questions"] for lang, path in SETS.items()}
     results: dict[str, dict[str, list[dict]]] = {}
     with action_server(WORK / "actions.log") as endpoints:

@@ -77,11 +77,16 @@ def language(code: str | None) -> Language:
     return _BY_CODE.get(code or DEFAULT_LANGUAGE, LANGUAGE_LIST[0])
 
 
+def chinese_characters(text: str) -> int:
+    """How many Chinese characters `text` holds."""
+    return len(_CJK.findall(text))
+
+
 def detect_language(text: str) -> str:
     """`zh` when Chinese characters make up at least a fifth of the letters, else `en`."""
     if not _CJK.search(text):
         return "en"
-    chinese = len(_CJK.findall(text))
+    chinese = chinese_characters(text)
     latin = len(_LATIN_LETTER.findall(PLACEHOLDER_PATTERN.sub(" ", text)))
     return "zh" if chinese * 5 >= chinese + latin else "en"
 

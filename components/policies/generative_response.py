@@ -5,6 +5,14 @@ is `{generated_reply}`; the reply travels in the prediction's `optional_events` 
 `SlotSet`, which Rasa applies only when this policy wins, before the response is sent. Rules
 and forms keep precedence (lower priority than RulePolicy); below `threshold` the policy
 stays silent and the other policies (fallback, hand-off) answer.
+
+With `answer_choice` set, the policy also decides how to answer the intents whose rule sends a
+written response (components/answers.py): it lets the template stand, sends the generated reply
+when the generator is sure of one that passes the facts check, asks a clarifying question
+(`utter_clarify`) when NLU is torn between two intents, or offers a person
+(`utter_offer_handoff`) when the question names something the shop's texts never mention. Its
+priority is then above RulePolicy's, so these answers win over the template rule; forms, the
+hand-off and feedback flows are never touched.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rasa.core.constants import RULE_POLICY_PRIORITY
 from rasa.core.policies.policy import Policy, PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -32,19 +41,23 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from components.action_names import GENERATED_REPLY_ACTION
-from components.catalogue import variant_language
+from components.answers import CLARIFY, GENERATED, HANDOFF, AnswerChooser, Choice, ChoiceSettings, shop_vocabulary
+from components.catalogue import LANGUAGE_SLOT, response_variant, variant_language
 from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
-from components.text import DEFAULT_LANGUAGE, detect_language, normalise
+from components.text import DEFAULT_LANGUAGE, LANGUAGES, detect_language, message_language, normalise
 
 logger = logging.getLogger(__name__)
 
 GENERATED_REPLY_SLOT = "generated_reply"
 GENERATOR_FOLDER = "generator"
 POLICY_FILE = "policy.json"
+CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, INTENT_LABELS_RESPONSE = \
+    "utter_clarify", "utter_offer_handoff", "utter_intent_labels"
+UNSURE_INTENT = "nlu_fallback"
 
 
 @dataclass
@@ -56,6 +69,11 @@ class LearntFromData:
     handled_intents: list[str] = field(default_factory=list)  # intents the rules and stories answer
     facts: list[str] | None = None  # the shop's fact sentences, when `facts` names a file
     trained_generator: bool = False
+    # for the answer choice: intent -> language -> its name on a clarifying question's button
+    intent_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # intents whose rule sends a written response (the choice may answer them otherwise)
+    template_intents: list[str] = field(default_factory=list)
+    vocabulary: list[str] = field(default_factory=list)  # content words of the shop's own texts
 
 
 def _nlu_examples(patterns: str | list[str]) -> dict[str, list[str]]:
@@ -124,6 +142,28 @@ def _story_turns(trackers: Iterable[TrackerWithCachedStates]) -> list[Dialogue]:
     return turns
 
 
+def _template_intents(trackers: Iterable[TrackerWithCachedStates], responses: Responses) -> list[str]:
+    """Intents some rule answers with a written response straight after the message."""
+    found = set()
+    for tracker in (t for t in trackers if t.is_rule_tracker):
+        events = [e for e in tracker.events if isinstance(e, UserUttered | ActionExecuted)]
+        for event, following in zip(events, events[1:], strict=False):
+            if (isinstance(event, UserUttered) and event.intent_name and isinstance(following, ActionExecuted)
+                    and following.action_name in responses):
+                found.add(event.intent_name)
+    return sorted(found)
+
+
+def _intent_labels(responses: Responses) -> dict[str, dict[str, str]]:
+    """Intent -> language -> label, from the `utter_intent_labels` response's custom payloads."""
+    labels: dict[str, dict[str, str]] = {}
+    for lang in LANGUAGES if INTENT_LABELS_RESPONSE in responses else ():
+        custom = response_variant(responses, INTENT_LABELS_RESPONSE, lang).get("custom") or {}
+        for intent, label in (custom.get("labels") or {}).items():
+            labels.setdefault(intent, {})[lang] = str(label)
+    return labels
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
 class GenerativeResponsePolicy(Policy):
     """Answers the long tail with generated text; see the module docstring."""
@@ -183,6 +223,20 @@ class GenerativeResponsePolicy(Policy):
             # Run after each generated reply, when the domain has it: the custom action that
             # may ask "Was this helpful?" (actions/feedback.py); null never asks.
             "feedback_action": "action_ask_feedback",
+            # null: answer only what no rule answers. A mapping: also choose how to answer the
+            # intents whose rule sends a written response (components/answers.py), with these
+            # settings, any of which may be left out:
+            #   generated_threshold: calibrated confidence from which the generated reply
+            #     replaces the template (it must also pass the facts check);
+            #   template_overlap: token F1 with the template from which a generated reply says
+            #     what the template says, so the template is sent;
+            #   clarify_min_confidence, clarify_runner_up: when NLU is unsure, the two likeliest
+            #     intents together and the second alone must reach these for a clarifying question;
+            #   closed_intents: intents whose response is a complete list; a question naming a word
+            #     the shop's texts never use gets the offer of a person instead;
+            #   keep_template_intents: intents that always get their written response.
+            # The policy's priority is then raised above RulePolicy's.
+            "answer_choice": None,
         }
 
     @classmethod
@@ -205,6 +259,19 @@ class GenerativeResponsePolicy(Policy):
         self.facts = ShopFacts(self.learnt.facts) if self.learnt.facts is not None else None
         self.model_id = f"{resource.name}-{resource.output_fingerprint}"
         self.generator_config = self._generator_config(config)
+        self.chooser = self._chooser(config, self.learnt)
+        if self.chooser:
+            self.priority = max(self.priority, RULE_POLICY_PRIORITY + 1)
+
+    @staticmethod
+    def _chooser(config: dict[str, Any], learnt: LearntFromData) -> AnswerChooser | None:
+        if config.get("answer_choice") is None:
+            return None
+        try:
+            settings = ChoiceSettings(**config["answer_choice"])
+        except TypeError as error:
+            raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: {error}") from error
+        return AnswerChooser(learnt.vocabulary, settings)
 
     @staticmethod
     def _generator_config(config: dict[str, Any]) -> GeneratorConfig:
@@ -263,6 +330,11 @@ class GenerativeResponsePolicy(Policy):
         self.learnt = LearntFromData(_intent_responses(training_trackers, responses),
                                      _handled_intents(training_trackers),
                                      self.facts.statements if self.facts else None)
+        if self.chooser:
+            self.learnt.intent_labels = _intent_labels(responses)
+            self.learnt.template_intents = _template_intents(training_trackers, responses)
+            self.learnt.vocabulary = self._shop_vocabulary(responses)
+            self.chooser = self._chooser(self.config, self.learnt)
         if self.config.get("generator_path"):
             try:
                 self.generator = ResponseGenerator.load(self.config["generator_path"], device=self.config["device"])
@@ -279,6 +351,19 @@ class GenerativeResponsePolicy(Policy):
             self.generator = train_generator(train, valid, self.generator_config, init_from=previous).generator
         self.persist()
         return self._resource
+
+    def _shop_vocabulary(self, responses: Responses) -> list[str]:
+        """The words of the NLU examples, corpus, responses and facts, out-of-scope ones aside."""
+        skipped = set(self.config.get("skip_intents") or [])
+        texts = [text for intent, examples in _nlu_examples(self.config.get("nlu") or []).items()
+                 if intent not in skipped for text in examples]
+        paths = corpus_paths(self.config.get("corpus") or [])
+        if paths:
+            pairs, _, _ = split_corpus(paths, BuildConfig(valid_fraction=0.0, test_fraction=0.0))
+            texts += [text for p in pairs if p.intent not in skipped for text in (p.question, p.answer or "")]
+        texts += [v["text"] for variants in responses.values() for v in variants if v.get("text")]
+        texts += self.learnt.facts or []
+        return shop_vocabulary(texts)
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as folder:
@@ -312,11 +397,15 @@ class GenerativeResponsePolicy(Policy):
         texts = [e.text for e in tracker.events if isinstance(e, UserUttered | BotUttered) and e.text]
         return texts[:-1][-self.config["context_turns"]:] if self.config["context_turns"] else []
 
+    def _unsupported_claims(self, reply: str, tracker: DialogueStateTracker) -> set[str]:
+        """Numbers, durations and prices in `reply` that neither the facts nor the customer state."""
+        said = " ".join([tracker.latest_message.text or "", *self._context(tracker)])
+        return self.facts.unsupported_claims(reply, said) if self.facts else set()
+
     def _finish(self, reply: str, tracker: DialogueStateTracker) -> str:
         """The reply as sent: facts checked, placeholders filled, blocked phrases and excess dropped."""
         message = tracker.latest_message
-        said = " ".join([message.text or "", *self._context(tracker)])
-        unsupported = self.facts.unsupported_claims(reply, said) if self.facts else set()
+        unsupported = self._unsupported_claims(reply, tracker)
         if unsupported:
             template = _in_language(self.learnt.intent_responses.get(message.intent.get("name", ""), {}),
                                     detect_language(message.text or ""))
@@ -349,18 +438,78 @@ class GenerativeResponsePolicy(Policy):
         if feedback_action and tracker.latest_action_name == feedback_action:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
+        if self.chooser and tracker.latest_action_name in (CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE):
+            probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0  # the customer answers
+            return self._prediction(probabilities)
         message = tracker.latest_message
         text = (message.text or "").strip() if message else ""
-        if (self.generator is None or tracker.latest_action_name != ACTION_LISTEN_NAME or not text
-                or text.startswith("/") or self._not_mine(message.intent.get("name"))):
+        if tracker.latest_action_name != ACTION_LISTEN_NAME or not text or text.startswith("/"):
             return self._prediction(probabilities)
-        reply = self.generator.reply(self._source(text, message.intent.get("name")), self._context(tracker))
+        intent = message.intent.get("name")
+        if self._choice_applies(tracker, intent, domain):
+            return self._chosen_answer(tracker, domain, text, intent)
+        if self.generator is None or self._not_mine(intent):
+            return self._prediction(probabilities)
+        reply = self.generator.reply(self._source(text, intent), self._context(tracker))
         sent = self._finish(reply.text, tracker) if reply.confidence >= self.config["threshold"] else ""
         if not sent:
             return self._prediction(probabilities)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
-        return self._prediction(
-            probabilities, optional_events=[SlotSet(GENERATED_REPLY_SLOT, sent)],
-            action_metadata={"reply_id": uuid.uuid4().hex, "generated_reply": sent,
-                             "confidence": round(reply.confidence, 4),
-                             "model_id": self.model_id, "generator": self.generator.architecture})
+        return self._generated_prediction(probabilities, sent, reply.confidence)
+
+    def _generated_prediction(self, probabilities: list[float], sent: str, confidence: float,
+                              choice: Choice | None = None) -> PolicyPrediction:
+        assert self.generator is not None
+        metadata = {"reply_id": uuid.uuid4().hex, "generated_reply": sent, "confidence": round(confidence, 4),
+                    "model_id": self.model_id, "generator": self.generator.architecture}
+        if choice:
+            metadata["answer_choice"] = {"kind": choice.kind, "reason": choice.reason}
+        return self._prediction(probabilities, optional_events=[SlotSet(GENERATED_REPLY_SLOT, sent)],
+                                action_metadata=metadata)
+
+    def _choice_applies(self, tracker: DialogueStateTracker, intent: str | None, domain: Domain) -> bool:
+        """The answer choice takes messages whose rule would send a template, and messages NLU is
+        unsure of (except those carrying an order number, which start the order form)."""
+        if not self.chooser or tracker.active_loop_name or not intent:
+            return False
+        if not {CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE} <= set(domain.action_names_or_texts):
+            return False
+        if intent == UNSURE_INTENT:
+            return not any(e.get("entity") == "order_id" for e in tracker.latest_message.entities)
+        return intent in self.learnt.template_intents
+
+    def _chosen_answer(self, tracker: DialogueStateTracker, domain: Domain, text: str,
+                       intent: str) -> PolicyPrediction:
+        assert self.chooser is not None
+        probabilities = self._default_predictions(domain)
+        lang = message_language(text) or tracker.get_slot(LANGUAGE_SLOT) or DEFAULT_LANGUAGE
+        ranking = [(r["name"], r["confidence"]) for r in tracker.latest_message.parse_data.get("intent_ranking", [])]
+        labelled = {name for name, labels in self.learnt.intent_labels.items() if lang in labels}
+        choice = self.chooser.before_generating(text, lang, intent, ranking, labelled, UNSURE_INTENT)
+        reply = None
+        if choice is None:
+            if self.generator is None:
+                return self._prediction(probabilities)
+            reply = self.generator.reply(self._source(text, intent), self._context(tracker))
+            template = _in_language(self.learnt.intent_responses.get(intent, {}), lang)
+            choice = self.chooser.after_generating(intent, reply.text, reply.confidence,
+                                                   not self._unsupported_claims(reply.text, tracker), template)
+        logger.debug("GenerativeResponsePolicy: %s for %r: %s", choice.kind, text, choice.reason)
+        metadata = {"answer_choice": {"kind": choice.kind, "reason": choice.reason}}
+        if choice.kind == GENERATED and reply is not None:
+            sent = self._finish(reply.text, tracker)
+            if sent:
+                probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = 1.0
+                return self._generated_prediction(probabilities, sent, reply.confidence, choice)
+        elif choice.kind == CLARIFY:
+            first, second = choice.intents
+            labels = self.learnt.intent_labels
+            probabilities[domain.index_for_action(CLARIFY_RESPONSE)] = 1.0
+            return self._prediction(probabilities, optional_events=[
+                SlotSet("clarify_first", labels[first][lang]), SlotSet("clarify_first_intent", first),
+                SlotSet("clarify_second", labels[second][lang]), SlotSet("clarify_second_intent", second)],
+                action_metadata=metadata)
+        elif choice.kind == HANDOFF:
+            probabilities[domain.index_for_action(HANDOFF_OFFER_RESPONSE)] = 1.0
+            return self._prediction(probabilities, action_metadata=metadata)
+        return self._prediction(probabilities)  # the template rule answers

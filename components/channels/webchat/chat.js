@@ -148,7 +148,7 @@ async function fetchWithRetry(url, options) {
 function markUnsent(text, messageId, item) {
   const holder = item || messages.appendChild(element("li", "message user"));
   holder.classList.add("unsent");
-  const again = element("button", "resend", "↻ " + (labels.send || ""));
+  const again = element("button", "resend", "↻ " + (labels.resend || labels.send || ""));
   again.type = "button";
   again.addEventListener("click", () => {
     again.remove();

@@ -1,0 +1,132 @@
+"""Choosing the answer to a customer's message: the intent's written response, the generated
+reply, a clarifying question, or an offer of a human.
+
+Plain Python; `GenerativeResponsePolicy` (its `answer_choice` option) is the Rasa adapter. The
+choice rests on what NLU says (the intent, its confidence, the runner-up), on the generator's
+calibrated confidence and the facts check, and on the words the shop's own texts use:
+
+- NLU torn between two intents it can name: a question back ("Do you mean ...?");
+- a word the shop's texts never use, in a question whose template is a complete list
+  (`closed_intents`: payment methods, carriers): the facts do not cover it, so a person should
+  answer rather than the list ("can I pay with dogecoin?");
+- the generator, which learnt every corpus answer of the intent ("I was charged twice" has one),
+  sure of a reply that passes the facts check and says something the template does not (their
+  token F1 is below `template_overlap`): the generated reply;
+- otherwise the template: it covers the question.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from components.generator.metrics import token_f1
+from components.text import chinese_characters, fold_traditional, normalise, tokenize
+
+TEMPLATE, GENERATED, CLARIFY, HANDOFF = "template", "generated", "clarify", "handoff"
+_ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What to answer with, and why (logged and kept in the prediction's metadata)."""
+
+    kind: str  # template | generated | clarify | handoff
+    reason: str
+    intents: tuple[str, ...] = ()  # the clarifying question's options
+
+
+@dataclass
+class ChoiceSettings:
+    """Thresholds of the choice; GenerativeResponsePolicy's `answer_choice` documents them."""
+
+    generated_threshold: float = 0.7
+    template_overlap: float = 0.45
+    clarify_min_confidence: float = 0.5
+    clarify_runner_up: float = 0.15
+    closed_intents: list[str] = field(default_factory=list)
+    keep_template_intents: list[str] = field(default_factory=list)
+
+
+def content_words(text: str, lang: str) -> list[str]:
+    """Words that carry meaning: English words of 4+ letters, Chinese words of 2+ characters."""
+    text = fold_traditional(normalise(text)).lower()
+    if lang == "zh":
+        return [t for t in tokenize(text, "zh") if len(t) >= 2 and chinese_characters(t) == len(t)]
+    return [w for w in _ENGLISH_WORD.findall(text) if len(w) >= 4]
+
+
+def shop_vocabulary(texts: Iterable[str]) -> list[str]:
+    """Every content word of `texts`, in both languages."""
+    words: set[str] = set()
+    for text in texts:
+        words.update(content_words(text, "en"))
+        if chinese_characters(text):
+            words.update(content_words(text, "zh"))
+    return sorted(words)
+
+
+class AnswerChooser:
+    """Picks the kind of answer for one message; see the module docstring."""
+
+    def __init__(self, vocabulary: Iterable[str], settings: ChoiceSettings) -> None:
+        self.settings = settings
+        self.vocabulary = set(vocabulary)
+        self._english = sorted(w for w in self.vocabulary if not chinese_characters(w))
+        self._chinese = [w for w in self.vocabulary if chinese_characters(w)]
+        self._chinese_characters = set("".join(self._chinese))
+
+    def unknown_words(self, text: str, lang: str) -> list[str]:
+        """Content words the shop's texts never use; typos of known words and new compounds of
+        known Chinese words (快递费) are not news."""
+        unknown = []
+        for word in content_words(text, lang):
+            if word in self.vocabulary:
+                continue
+            if lang == "zh":
+                if set(word) <= self._chinese_characters and any(known in word for known in self._chinese):
+                    continue
+            elif difflib.get_close_matches(word, self._english, n=1, cutoff=0.8):
+                continue
+            unknown.append(word)
+        return unknown
+
+    def clarify_options(self, ranking: list[tuple[str, float]], answerable: set[str]) -> tuple[str, ...]:
+        """The two likeliest answerable intents when together they are likely enough, else ()."""
+        options = [(name, confidence) for name, confidence in ranking if name in answerable][:2]
+        if (len(options) == 2 and options[0][1] + options[1][1] >= self.settings.clarify_min_confidence
+                and options[1][1] >= self.settings.clarify_runner_up):
+            return options[0][0], options[1][0]
+        return ()
+
+    def before_generating(self, text: str, lang: str, intent: str, ranking: list[tuple[str, float]],
+                          answerable: set[str], unsure_intent: str) -> Choice | None:
+        """The choice where NLU and the shop's words settle it; None when the generator decides."""
+        if intent == unsure_intent:
+            options = self.clarify_options(ranking, answerable)
+            if options:
+                return Choice(CLARIFY, f"NLU is torn between {options[0]} and {options[1]}", options)
+            return Choice(TEMPLATE, "NLU is unsure and names no two likely intents")
+        if intent in self.settings.keep_template_intents:
+            return Choice(TEMPLATE, f"{intent} always gets its written response")
+        if intent in self.settings.closed_intents:
+            unknown = self.unknown_words(text, lang)
+            if unknown:
+                return Choice(HANDOFF, f"{intent}'s response is a complete list and the shop's texts never "
+                              f"mention {', '.join(unknown)}")
+        return None
+
+    def after_generating(self, intent: str, reply: str, confidence: float, passes_facts: bool,
+                         template: str | None) -> Choice:
+        """Generated reply or template, given the generator's reply to the message."""
+        if confidence < self.settings.generated_threshold:
+            return Choice(TEMPLATE, f"the generator is unsure ({confidence:.2f}); {intent}'s written response")
+        if not passes_facts:
+            return Choice(TEMPLATE, f"the generated reply fails the facts check; {intent}'s written response")
+        overlap = token_f1(reply, template) if template else 0.0
+        if overlap >= self.settings.template_overlap:
+            return Choice(TEMPLATE, f"the generated reply says what {intent}'s written response says "
+                          f"(token F1 {overlap:.2f})")
+        return Choice(GENERATED, f"the generator is sure ({confidence:.2f}) of a reply that passes the facts check")
