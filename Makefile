@@ -17,7 +17,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install encoder system-packages train chat serve api-secret test lint corpus clean
+.PHONY: install encoder system-packages train chat serve api-secret cluster cluster-stop test lint corpus clean
 
 install: $(STAMP) $(ENCODER)
 
@@ -78,8 +78,20 @@ serve: api-secret train
 		$${KEFU_JWT_SECRET:+--jwt-secret "$$KEFU_JWT_SECRET" --jwt-method HS256} \
 		$${KEFU_CORS_ORIGINS:+--cors $$KEFU_CORS_ORIGINS})
 
+# Replicas behind haproxy, sharing one Redis (README, "Cluster"); the newest model in models/.
+REPLICAS ?= 2
+ACTION_SERVERS ?= 1
+CLUSTER_PORT ?= 8080
+cluster: $(STAMP) $(ENCODER)
+	@$(MAKE) --no-print-directory system-packages SYSTEM_PROGRAMS="redis-server:redis-server haproxy:haproxy"
+	@ls models/*.tar.gz >/dev/null 2>&1 || $(MAKE) --no-print-directory train
+	$(BIN)/python deploy/cluster.py start --replicas $(REPLICAS) --action-servers $(ACTION_SERVERS) --port $(CLUSTER_PORT)
+
+cluster-stop:
+	$(BIN)/python deploy/cluster.py stop
+
 # The programs the tests talk to, each with the Debian package that ships it.
-SYSTEM_PROGRAMS := redis-server:redis-server chromium:chromium chromedriver:chromium-driver
+SYSTEM_PROGRAMS := redis-server:redis-server chromium:chromium chromedriver:chromium-driver haproxy:haproxy
 
 # Installs the missing programs with apt-get where that is possible (root, or passwordless
 # sudo); elsewhere stops at once with the command to run, before any test notices.
@@ -92,8 +104,8 @@ system-packages:
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
 	else \
-		echo "The tests need Debian packages that are not installed:$$missing"; \
-		echo "Install them, then run make test again:"; \
+		echo "Kefu needs Debian packages that are not installed:$$missing"; \
+		echo "Install them, then run make again:"; \
 		echo "  sudo apt-get install -y$$missing"; \
 		exit 1; \
 	fi; \
