@@ -2,7 +2,7 @@
 with the answers a shop would accept, put to whole assistants.
 
     .venv/bin/python benchmarks/answers.py                       # trains both systems, then asks
-    .venv/bin/python benchmarks/answers.py --model full=models/x.tar.gz --model templates=models/y.tar.gz
+    .venv/bin/python benchmarks/answers.py --model full=models/x.tar.gz   # trains only the templates system
 
 Systems: `templates` is config.yml without the generative policy (every answer is a written
 response or fallback); `full` is config.yml as shipped; `generator` is the `full` model with its
@@ -117,12 +117,12 @@ def shares(outcomes: list[dict]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
-                        help="score this trained model instead of training the systems")
+                        help="score this trained model instead of training that system (templates, full)")
     args = parser.parse_args()
     command = reproduce.command(__file__)
     WORK.mkdir(parents=True, exist_ok=True)
-    models = dict(item.split("=", 1) for item in args.model) if args.model else \
-        {name: str(train_system(name)) for name in TRAINED_SYSTEMS}
+    given = dict(item.split("=", 1) for item in args.model)
+    models = {name: given.get(name) or str(train_system(name)) for name in TRAINED_SYSTEMS}
     if "full" in models and "generator" not in models:  # the same model, its answer choice switched off
         models = {**{k: v for k, v in models.items() if k != "full"}, "generator": models["full"],
                   "full": models["full"]}
