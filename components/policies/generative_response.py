@@ -149,7 +149,7 @@ def _template_intents(trackers: Iterable[TrackerWithCachedStates], responses: Re
         events = [e for e in tracker.events if isinstance(e, UserUttered | ActionExecuted)]
         for event, following in zip(events, events[1:], strict=False):
             if (isinstance(event, UserUttered) and event.intent_name and isinstance(following, ActionExecuted)
-                    and following.action_name in responses):
+                    and following.action_name in responses.data):
                 found.add(event.intent_name)
     return sorted(found)
 
@@ -157,8 +157,8 @@ def _template_intents(trackers: Iterable[TrackerWithCachedStates], responses: Re
 def _intent_labels(responses: Responses) -> dict[str, dict[str, str]]:
     """Intent -> language -> label, from the `utter_intent_labels` response's custom payloads."""
     labels: dict[str, dict[str, str]] = {}
-    for lang in LANGUAGES if INTENT_LABELS_RESPONSE in responses else ():
-        custom = response_variant(responses, INTENT_LABELS_RESPONSE, lang).get("custom") or {}
+    for lang in LANGUAGES if INTENT_LABELS_RESPONSE in responses.data else ():
+        custom = response_variant(responses.data, INTENT_LABELS_RESPONSE, lang).get("custom") or {}
         for intent, label in (custom.get("labels") or {}).items():
             labels.setdefault(intent, {})[lang] = str(label)
     return labels
@@ -361,7 +361,7 @@ class GenerativeResponsePolicy(Policy):
         if paths:
             pairs, _, _ = split_corpus(paths, BuildConfig(valid_fraction=0.0, test_fraction=0.0))
             texts += [text for p in pairs if p.intent not in skipped for text in (p.question, p.answer or "")]
-        texts += [v["text"] for variants in responses.values() for v in variants if v.get("text")]
+        texts += [v["text"] for variants in responses.data.values() for v in variants if v.get("text")]
         texts += self.learnt.facts or []
         return shop_vocabulary(texts)
 
@@ -476,7 +476,8 @@ class GenerativeResponsePolicy(Policy):
             return False
         if intent == UNSURE_INTENT:
             return not any(e.get("entity") == "order_id" for e in tracker.latest_message.entities)
-        return intent in self.learnt.template_intents
+        # out-of-scope messages stay with their rule: the generator never learnt them
+        return intent in self.learnt.template_intents and intent not in (self.config.get("skip_intents") or [])
 
     def _chosen_answer(self, tracker: DialogueStateTracker, domain: Domain, text: str,
                        intent: str) -> PolicyPrediction:
