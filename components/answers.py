@@ -42,7 +42,7 @@ class Choice:
 class ChoiceSettings:
     """Thresholds of the choice; GenerativeResponsePolicy's `answer_choice` documents them."""
 
-    generated_threshold: float = 0.7
+    generated_threshold: float = 0.6
     template_overlap: float = 0.45
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
