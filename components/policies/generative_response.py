@@ -41,7 +41,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from components.action_names import GENERATED_REPLY_ACTION
-from components.answers import CLARIFY, GENERATED, HANDOFF, AnswerChooser, Choice, ChoiceSettings, shop_vocabulary
+from components.answers import CLARIFY, GENERATED, HANDOFF, AnswerChooser, ChoiceSettings, shop_vocabulary
 from components.catalogue import LANGUAGE_SLOT, response_variant, variant_language
 from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
 from components.generator.data import Dialogue
@@ -458,12 +458,11 @@ class GenerativeResponsePolicy(Policy):
         return self._generated_prediction(probabilities, sent, reply.confidence)
 
     def _generated_prediction(self, probabilities: list[float], sent: str, confidence: float,
-                              choice: Choice | None = None) -> PolicyPrediction:
+                              metadata: dict[str, Any] | None = None) -> PolicyPrediction:
         assert self.generator is not None
-        metadata = {"reply_id": uuid.uuid4().hex, "generated_reply": sent, "confidence": round(confidence, 4),
-                    "model_id": self.model_id, "generator": self.generator.architecture}
-        if choice:
-            metadata["answer_choice"] = {"kind": choice.kind, "reason": choice.reason}
+        metadata = {**(metadata or {}), "reply_id": uuid.uuid4().hex, "generated_reply": sent,
+                    "confidence": round(confidence, 4), "model_id": self.model_id,
+                    "generator": self.generator.architecture}
         return self._prediction(probabilities, optional_events=[SlotSet(GENERATED_REPLY_SLOT, sent)],
                                 action_metadata=metadata)
 
@@ -501,7 +500,7 @@ class GenerativeResponsePolicy(Policy):
             sent = self._finish(reply.text, tracker)
             if sent:
                 probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = 1.0
-                return self._generated_prediction(probabilities, sent, reply.confidence, choice)
+                return self._generated_prediction(probabilities, sent, reply.confidence, metadata)
         elif choice.kind == CLARIFY:
             first, second = choice.intents
             labels = self.learnt.intent_labels
