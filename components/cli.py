@@ -14,6 +14,7 @@ from components import __version__
 from components.corpus import FORMATS, BuildConfig, CorpusError, build_corpus
 from components.feedback import FeedbackLog, satisfaction, training_pairs
 from components.handoff import HandoffQueue
+from components.stores.encryption import EncryptionKeyError
 from components.text import LANGUAGES
 
 
@@ -141,6 +142,44 @@ def _forget(args: argparse.Namespace) -> None:
     handoffs = HandoffQueue(args.handoff_db).forget(args.conversation_id)
     print(f"Forgot {args.conversation_id}: {sessions} session record(s), {feedback} feedback entr(y/ies), "
           f"{handoffs} hand-off request(s).")
+
+
+def _rotate_key(args: argparse.Namespace) -> None:
+    """Every store re-encrypted under the newest key, one after the other; each skips records
+    already under it, so a run that was interrupted is resumed by running it again."""
+    from rasa.core.tracker_store import TrackerStore
+    from rasa.core.utils import AvailableEndpoints
+    from redis.exceptions import ResponseError
+
+    from components.channels.message_ids import RedisRecords
+    from components.stores.connection import connect, redis_url
+    from components.stores.encryption import ENCRYPTION_KEY_VARIABLE, Cipher
+    from components.stores.tracker_store import RedisTrackerStore, SQLiteTrackerStore
+
+    if not args.endpoints.is_file():
+        raise CommandError(f"{args.endpoints}: no such file; pass --endpoints")
+    if not Cipher.from_environment().enabled:
+        raise CommandError(f"{ENCRYPTION_KEY_VARIABLE} is not set; set it to NEW_KEY,OLD_KEY (the new key first), "
+                           "or to the one key to encrypt what was stored before encryption was on")
+    store = TrackerStore.create(AvailableEndpoints.read_endpoints(str(args.endpoints)).tracker_store)
+    if not isinstance(store, RedisTrackerStore | SQLiteTrackerStore):
+        raise CommandError(f"{args.endpoints}: `kefu rotate-key` knows Kefu's tracker store "
+                           f"(components.stores.RedisTrackerStore), not {type(store).__name__}")
+    steps = [("conversation event(s)", store.reencrypt)]
+    if redis_url():
+        steps.append(("message-id reply record(s)", RedisRecords(connect(redis_url())).reencrypt))
+    steps += [("feedback entr(y/ies)", FeedbackLog(args.feedback_db).reencrypt),
+              ("hand-off request(s)", HandoffQueue(args.handoff_db).reencrypt)]
+    for what, reencrypt in steps:
+        print(f"Re-encrypted {reencrypt()} {what}.", flush=True)
+    if redis_url():
+        # Redis's AOF still holds the values as first written until it is rewritten.
+        try:
+            connect(redis_url()).bgrewriteaof()
+            print("Asked Redis to rewrite its AOF file (BGREWRITEAOF), which drops the old values.")
+        except ResponseError as error:
+            print(f"Redis refused BGREWRITEAOF ({error}); until its AOF is rewritten it holds the old values.")
+    print(f"Done: everything is under the first key of {ENCRYPTION_KEY_VARIABLE}; the others can go.")
 
 
 def _build_corpus(args: argparse.Namespace) -> None:
@@ -360,6 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--handoff-db", type=Path, default=None)
     forget.set_defaults(run=_forget)
 
+    rotate_key = commands.add_parser(
+        "rotate-key", help="re-encrypt stored conversations, replies, feedback and hand-offs under the newest key"
+    )
+    rotate_key.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"))
+    rotate_key.add_argument("--feedback-db", type=Path, default=None)
+    rotate_key.add_argument("--handoff-db", type=Path, default=None)
+    rotate_key.set_defaults(run=_rotate_key)
+
     defaults = BuildConfig()
     corpus = commands.add_parser("corpus", help="build the question-answer corpus")
     corpus.set_defaults(run=lambda args: corpus.print_help())
@@ -443,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (CommandError, CorpusError) as error:
+    except (CommandError, CorpusError, EncryptionKeyError) as error:
         print(f"kefu: error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -9,6 +9,9 @@ The log is append-only: ratings, corrections and review decisions are entries ke
 reply's id, merged when read. With `REDIS_URL` set it is a Redis Stream (`XADD`), else a
 SQLite file (`$KEFU_FEEDBACK_DB`, default `.kefu/feedback.db`). A write that Redis refuses
 goes to a local spool and is replayed before the next read or write.
+
+With `KEFU_ENCRYPTION_KEY` set an entry's `data` (the customer's message, the reply, the
+correction) is encrypted; its kind, ids and time stay readable for `kefu forget`.
 """
 
 from __future__ import annotations
@@ -24,12 +27,31 @@ from pathlib import Path
 from typing import Any
 
 from components.stores.connection import REDIS_ERRORS, connect, redis_url
+from components.stores.encryption import Cipher
 from components.stores.spool import Spool
 from components.text import PiiMasker, detect_language
 
 DEFAULT_FEEDBACK_DB = ".kefu/feedback.db"
 FEEDBACK_DB_ENV = "KEFU_FEEDBACK_DB"
 STREAM_KEY = "kefu:feedback"
+
+# KEYS: the stream, a scratch key. ARGV: the last entry id read, then per entry read its id, its
+# number of fields and the fields (with `data` re-encrypted). Streams cannot be edited, so this
+# rebuilds the stream with the same ids, keeps entries added since the read, and swaps it in,
+# all at once.
+REENCRYPT_STREAM_SCRIPT = """
+redis.call('DEL', KEYS[2])
+local i = 2
+while i <= #ARGV do
+  local fields = tonumber(ARGV[i + 1])
+  redis.call('XADD', KEYS[2], ARGV[i], unpack(ARGV, i + 2, i + 1 + fields))
+  i = i + 2 + fields
+end
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+')) do
+  redis.call('XADD', KEYS[2], entry[1], unpack(entry[2]))
+end
+redis.call('RENAME', KEYS[2], KEYS[1])
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback_entries (
@@ -75,11 +97,13 @@ class FeedbackLog:
     path: Path | None = None
     url: str | None = None
     spool_dir: str = ".kefu/spool"
+    cipher: Cipher | None = None  # default: KEFU_ENCRYPTION_KEY
     _red: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.url = self.url or redis_url()
         self.path = Path(self.path or os.environ.get(FEEDBACK_DB_ENV) or DEFAULT_FEEDBACK_DB)
+        self.cipher = self.cipher or Cipher.from_environment()
         if self.url:
             self._red = connect(self.url)
         self.spool = Spool(self.spool_dir, "kefu-feedback")
@@ -106,7 +130,7 @@ class FeedbackLog:
 
     def _append(self, kind: str, reply_id: str, conversation_id: str, data: dict[str, Any]) -> None:
         entry = {"kind": kind, "reply_id": reply_id, "conversation_id": conversation_id, "created_at": _now(),
-                 "data": json.dumps(data, ensure_ascii=False)}
+                 "data": self.cipher.encrypt(json.dumps(data, ensure_ascii=False))}
         if self._red is None:
             self._write_sqlite(entry)
             return
@@ -135,7 +159,7 @@ class FeedbackLog:
     # reading
 
     def entries(self) -> list[dict[str, str]]:
-        """Every entry, oldest first."""
+        """Every entry as stored (`data` encrypted when a key is set), oldest first."""
         if self._red is None:
             with self._connect() as connection:
                 rows = connection.execute("SELECT kind, reply_id, conversation_id, created_at, data "
@@ -151,7 +175,7 @@ class FeedbackLog:
         """Ratings merged with their corrections and review decisions, in rating order."""
         merged: dict[str, RatedReply] = {}
         for entry in self.entries():
-            data = json.loads(entry["data"])
+            data = json.loads(self.cipher.decrypt(entry["data"], f"{self.where}, reply {entry['reply_id']}"))
             reply = merged.setdefault(entry["reply_id"], RatedReply(entry["reply_id"], entry["conversation_id"]))
             if entry["kind"] == "rating":
                 for key, value in data.items():
@@ -161,6 +185,35 @@ class FeedbackLog:
             elif entry["kind"] == "review":
                 reply.review = data["review"]
         return [reply for reply in merged.values() if reply.rating]
+
+    def reencrypt(self) -> int:
+        """Encrypts every entry's `data` under the newest key; returns how many were rewritten.
+        Run again after an interruption, it skips what it had done."""
+        if self._red is None:
+            rewritten = 0
+            with self._connect() as connection:
+                rows = connection.execute("SELECT id, data FROM feedback_entries ORDER BY id").fetchall()
+                for row_id, data in rows:
+                    new = self.cipher.reencrypt(data, f"{self.path}, row {row_id}")
+                    if new is not None:
+                        rewritten += connection.execute(
+                            "UPDATE feedback_entries SET data = ? WHERE id = ? AND data = ?", (new, row_id, data)
+                        ).rowcount
+            connection.execute("VACUUM")  # so the file's free pages lose the old values too
+            connection.close()
+            return rewritten
+        self._replay_spool()
+        args: list[Any] = [b"0-0"]
+        rewritten = 0
+        for entry_id, fields in self._red.xrange(STREAM_KEY):
+            new = self.cipher.reencrypt(fields[b"data"].decode("utf-8"), f"{self.where}, entry {entry_id.decode()}")
+            rewritten += new is not None
+            fields = {**fields, b"data": new.encode("utf-8")} if new is not None else fields
+            args[0] = entry_id
+            args += [entry_id, 2 * len(fields), *(part for pair in fields.items() for part in pair)]
+        if rewritten:
+            self._red.eval(REENCRYPT_STREAM_SCRIPT, 2, STREAM_KEY, f"{STREAM_KEY}:reencrypting", *args)
+        return rewritten
 
     def forget(self, conversation_id: str) -> int:
         """Deletes every entry of a conversation; returns how many went."""

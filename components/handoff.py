@@ -3,7 +3,8 @@
 The action server adds to it when a customer asks for a person, and staff
 read and close it with `kefu handoff list` / `kefu handoff resume ID`. It is a
 SQLite file, so it needs no server and survives restarts; both processes open
-it by path.
+it by path. With `KEFU_ENCRYPTION_KEY` set the last messages are encrypted; ids and
+times stay readable.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+from components.stores.encryption import Cipher
 
 DEFAULT_HANDOFF_DB = ".kefu/handoffs.db"
 HANDOFF_DB_ENV = "KEFU_HANDOFF_DB"
@@ -56,8 +59,9 @@ def _now() -> str:
 class HandoffQueue:
     """Hand-off requests kept in a SQLite file."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, cipher: Cipher | None = None) -> None:
         self.path = Path(path) if path else handoff_db_path()
+        self.cipher = cipher or Cipher.from_environment()  # default: KEFU_ENCRYPTION_KEY
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +76,7 @@ class HandoffQueue:
             cursor = connection.execute(
                 "INSERT INTO handoff_requests (conversation_id, requested_at, last_messages)"
                 " VALUES (?, ?, ?)",
-                (conversation_id, requested_at, json.dumps(last_messages, ensure_ascii=False)),
+                (conversation_id, requested_at, self.cipher.encrypt(json.dumps(last_messages, ensure_ascii=False))),
             )
             request_id = cursor.lastrowid
         connection.close()
@@ -87,8 +91,11 @@ class HandoffQueue:
             rows = connection.execute(query + " ORDER BY id").fetchall()
         connection.close()
         return [
-            HandoffRequest(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows
+            HandoffRequest(row[0], row[1], row[2], self._messages(row[0], row[3]), row[4]) for row in rows
         ]
+
+    def _messages(self, request_id: int, stored: str) -> list[dict[str, str]]:
+        return json.loads(self.cipher.decrypt(stored, f"{self.path}, request {request_id}"))
 
     def open_request(self, conversation_id: str) -> HandoffRequest | None:
         return next(
@@ -106,6 +113,23 @@ class HandoffQueue:
             closed = cursor.rowcount
         connection.close()
         return closed
+
+    def reencrypt(self) -> int:
+        """Encrypts every request's messages under the newest key; returns how many were rewritten.
+        Run again after an interruption, it skips what it had done."""
+        rewritten = 0
+        with self._connect() as connection:
+            rows = connection.execute("SELECT id, last_messages FROM handoff_requests ORDER BY id").fetchall()
+            for row_id, stored in rows:
+                new = self.cipher.reencrypt(stored, f"{self.path}, request {row_id}")
+                if new is not None:
+                    rewritten += connection.execute(
+                        "UPDATE handoff_requests SET last_messages = ? WHERE id = ? AND last_messages = ?",
+                        (new, row_id, stored),
+                    ).rowcount
+        connection.execute("VACUUM")  # so the file's free pages lose the old values too
+        connection.close()
+        return rewritten
 
     def forget(self, conversation_id: str) -> int:
         """Delete every request of a conversation; returns how many there were."""

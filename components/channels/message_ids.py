@@ -10,6 +10,9 @@ While Redis is unreachable each process keeps its own record.
 
 A claim is kept alive while its processing runs and expires `claim_seconds` after its server
 died, so a retry then processes the message on another replica.
+
+With `KEFU_ENCRYPTION_KEY` set the replies recorded in Redis are encrypted; the key (sender
+and message id) and its expiry stay readable.
 """
 
 from __future__ import annotations
@@ -29,18 +32,27 @@ from sanic import response
 from sanic.response import HTTPResponse
 
 from components.stores.connection import OUTAGE, REDIS_ERRORS, connect, redis_url
+from components.stores.encryption import Cipher
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_ID_CHARS = 128
 CLAIMED = "claimed "  # a record's value while its message is processed: the claim's token follows
 WHERE = "the message id record"
+KEY_PREFIX = "kefu:message:"
 
 Replies = list[dict[str, Any]]
 
 # Only the claim's owner may extend or drop it: a claim that expired may belong to a retry now.
 EXTEND_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end"
 RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
+# A re-encrypted record replaces the one read, with the time it had left, unless it changed since.
+REENCRYPT_SCRIPT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+"""
 
 
 class InvalidMessageId(ValueError):
@@ -122,19 +134,23 @@ class LocalRecords:
 
 
 class RedisRecords:
-    """In Redis, shared by every replica: one string per (sender, id) with its own expiry."""
+    """In Redis, shared by every replica: one string per (sender, id) with its own expiry, the
+    replies encrypted when a key is set."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, cipher: Cipher | None = None) -> None:
         self.client = client
+        self.cipher = cipher or Cipher.from_environment()  # default: KEFU_ENCRYPTION_KEY
         self.extend_script = client.register_script(EXTEND_SCRIPT)
         self.release_script = client.register_script(RELEASE_SCRIPT)
+        self.reencrypt_script = client.register_script(REENCRYPT_SCRIPT)
 
     def claim(self, key: str, token: str, seconds: float) -> bool:
         return bool(self.client.set(key, CLAIMED + token, nx=True, px=int(seconds * 1000)))
 
     def read(self, key: str) -> str | None:
         value = self.client.get(key)
-        return value.decode("utf-8") if value is not None else None
+        # a claim is no token, so it reads as it is
+        return self.cipher.decrypt(value.decode("utf-8"), f"{WHERE} {key} in Redis") if value is not None else None
 
     def extend(self, key: str, token: str, seconds: float) -> None:
         self.extend_script(keys=[key], args=[CLAIMED + token, int(seconds * 1000)])
@@ -143,7 +159,20 @@ class RedisRecords:
         self.release_script(keys=[key], args=[CLAIMED + token])
 
     def finish(self, key: str, replies: str, seconds: float) -> None:
-        self.client.set(key, replies, px=int(seconds * 1000))
+        self.client.set(key, self.cipher.encrypt(replies), px=int(seconds * 1000))
+
+    def reencrypt(self) -> int:
+        """Encrypts every recorded reply under the newest key; returns how many were rewritten.
+        Run again after an interruption, it skips what it had done."""
+        rewritten = 0
+        for key in self.client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
+            value = self.client.get(key)
+            if value is None or value.startswith(CLAIMED.encode()):
+                continue
+            new = self.cipher.reencrypt(value.decode("utf-8"), f"{WHERE} {key.decode()} in Redis")
+            if new is not None:
+                rewritten += int(self.reencrypt_script(keys=[key], args=[value, new]))
+        return rewritten
 
 
 class ProcessedMessages:
@@ -161,7 +190,7 @@ class ProcessedMessages:
     async def once(self, sender: str, message_id: str, process: Callable[[], Awaitable[Replies]]) -> Replies:
         """The replies of the first processing of `message_id` from `sender`; `process` runs only
         when there are none yet. Raises StillProcessing, or what `process` raised."""
-        key = f"kefu:message:{{{sender}}}:{message_id}"
+        key = f"{KEY_PREFIX}{{{sender}}}:{message_id}"
         token = uuid.uuid4().hex
         records, replies = await self._wait_for_turn(key, token)
         if replies is not None:

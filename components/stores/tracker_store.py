@@ -18,6 +18,12 @@ SQLite file (`db`, default `.kefu/sessions.db`) that also masks PII, so the bot 
 server. While Redis is unreachable nothing is raised into Rasa: writes go to a local spool
 (`components.stores.spool`) and are replayed in order when Redis is back, and `OUTAGE`
 tells the outage policy to answer "temporarily unavailable".
+
+With `KEFU_ENCRYPTION_KEY` set (`components.stores.encryption`) both stores write each event
+sealed, one token per event, so a turn encrypts only its own new events. A sealed event keeps
+its type, timestamp and, for an action, its name readable: the stores find sessions and
+compare events with them without the key. Events written before encryption was on read as
+they are.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from rasa.shared.core.events import ActionExecuted, Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from components.stores.connection import OUTAGE, REDIS_ERRORS, connect, describe, redis_url
+from components.stores.encryption import Cipher
 from components.stores.spool import Spool
 from components.text import PiiMasker
 
@@ -45,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SQLITE_FILE = ".kefu/sessions.db"
 DEFAULT_SPOOL_FOLDER = ".kefu/spool"
+ENCRYPTED = "encrypted"  # the sealed event's field holding the token
 
 # KEYS: meta, events. ARGV: expected count (-1: any), TTL in ms (0: none), cap (0: none),
 # index of the last session start among the new events (-1: none), then the events.
@@ -87,6 +95,20 @@ if count == tonumber(ARGV[1]) then return {count, session, head} end
 local first = 0
 if ARGV[2] == 'session' then first = math.max(session - head, 0) end
 return {count, session, head, redis.call('LRANGE', KEYS[2], first, -1)}
+"""
+
+# KEYS: events. ARGV: index, stored event, new event, ... Replaces each event that is still the
+# one read; returns how many were not (the list was trimmed or deleted since).
+REENCRYPT_SCRIPT = """
+local missed = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('LINDEX', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('LSET', KEYS[1], ARGV[i], ARGV[i + 2])
+  else
+    missed = missed + 1
+  end
+end
+return missed
 """
 
 
@@ -133,28 +155,96 @@ def masked_event(data: dict[str, Any], masker: PiiMasker) -> dict[str, Any]:
     return data
 
 
+def stored_event(data: dict[str, Any], masker: PiiMasker | None, cipher: Cipher) -> dict[str, Any]:
+    """What a store writes for a serialised event: PII-masked when asked, sealed when a key is set."""
+    if masker is not None:
+        data = masked_event(data, masker)
+    if not cipher.enabled:
+        return data
+    sealed = {"event": data.get("event"), "timestamp": data.get("timestamp")}
+    if data.get("event") == ActionExecuted.type_name:
+        sealed["name"] = data.get("name")  # an action name, never customer text: sessions are found by it
+    sealed[ENCRYPTED] = cipher.encrypt(json.dumps(data, ensure_ascii=False))
+    return sealed
+
+
+def opened_event(stored: dict[str, Any], cipher: Cipher, where: str) -> dict[str, Any]:
+    """The event a store wrote: a sealed one decrypted, one written without a key as it is."""
+    if ENCRYPTED not in stored:
+        return stored
+    return json.loads(cipher.decrypt(stored[ENCRYPTED], where))
+
+
+def reencrypted_event(stored: str, cipher: Cipher, where: str) -> str | None:
+    """A stored event sealed under the newest key, or None when it already is."""
+    data = json.loads(stored)
+    if ENCRYPTED not in data:  # written without a key: its JSON is not a token yet, so it gets sealed
+        data = {"event": data.get("event"), "timestamp": data.get("timestamp"),
+                **({"name": data.get("name")} if data.get("event") == ActionExecuted.type_name else {}),
+                ENCRYPTED: json.dumps(data, ensure_ascii=False)}
+    token = cipher.reencrypt(data[ENCRYPTED], where)
+    return None if token is None else json.dumps({**data, ENCRYPTED: token}, ensure_ascii=False)
+
+
 class SQLiteTrackerStore(SQLTrackerStore):
-    """Rasa's SQL tracker store on a SQLite file, writing PII-masked events when asked to."""
+    """Rasa's SQL tracker store on a SQLite file, writing PII-masked or encrypted events when asked to."""
 
     def __init__(self, domain: Domain | None, db: str, event_broker: EventBroker | None = None,
-                 mask_pii: bool = False) -> None:
+                 mask_pii: bool = False, cipher: Cipher | None = None) -> None:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(domain, dialect="sqlite", db=db, event_broker=event_broker)
+        self.db_file = db
         self.masker = PiiMasker() if mask_pii else None
+        self.cipher = cipher or Cipher.from_environment()
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        if self.masker is None:
+        if self.masker is None and not self.cipher.enabled:
             await super().save(tracker)
             return
         await self.stream_events(tracker)
         with self.session_scope() as session:
             for event in self._additional_events(session, tracker):
-                data = masked_event(event.as_dict(), self.masker)
+                data = event.as_dict()
                 intent = (data.get("parse_data") or {}).get("intent", {}).get("name")
                 session.add(self.SQLEvent(sender_id=tracker.sender_id, type_name=event.type_name,
                                           timestamp=data.get("timestamp"), intent_name=intent,
-                                          action_name=data.get("name"), data=json.dumps(data)))
+                                          action_name=data.get("name"),
+                                          data=json.dumps(stored_event(data, self.masker, self.cipher))))
             session.commit()
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
+        """Rasa's, reading sealed events too."""
+        where = f"the SQLite tracker store {self.db_file}, conversation {sender_id!r}"
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions).all()
+            events = [opened_event(json.loads(row.data), self.cipher, where) for row in rows]
+        if not events or self.domain is None:
+            return None
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+    def reencrypt(self, batch: int = 500) -> int:
+        """Seals every stored event under the newest key, a batch per transaction; returns how
+        many were rewritten. Run again after an interruption, it skips what it had done."""
+        rewritten, last_id = 0, 0
+        while True:
+            with self.session_scope() as session:
+                rows = (session.query(self.SQLEvent.id, self.SQLEvent.data).filter(self.SQLEvent.id > last_id)
+                        .order_by(self.SQLEvent.id).limit(batch).all())
+                if not rows:
+                    break
+                for row_id, data in rows:
+                    new = reencrypted_event(data, self.cipher, f"the SQLite tracker store {self.db_file}, row {row_id}")
+                    if new is not None:
+                        # only if unchanged since read: `kefu forget` may have run meanwhile
+                        rewritten += (session.query(self.SQLEvent)
+                                      .filter(self.SQLEvent.id == row_id, self.SQLEvent.data == data)
+                                      .update({"data": new}, synchronize_session=False))
+                session.commit()
+                last_id = rows[-1][0]
+        # rebuilds the file, so its free pages lose the old values too (also after an interrupted run)
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM")
+        return rewritten
 
 
 class RedisTrackerStore(TrackerStore):
@@ -180,14 +270,15 @@ class RedisTrackerStore(TrackerStore):
             return super().__new__(cls)
         sqlite_file = str(kwargs.get("db") or DEFAULT_SQLITE_FILE)
         logger.info("REDIS_URL is not set: conversations are kept in %s", sqlite_file)
-        return SQLiteTrackerStore(domain, sqlite_file, event_broker, mask_pii=bool(kwargs.get("mask_pii")))
+        return SQLiteTrackerStore(domain, sqlite_file, event_broker, mask_pii=bool(kwargs.get("mask_pii")),
+                                  cipher=kwargs.get("cipher"))
 
     def __init__(self, domain: Domain | None = None, event_broker: EventBroker | None = None, *,
                  url: str | None = None, key_prefix: str = "kefu", record_exp: float | None = None,
                  max_events: int | None = None, mask_pii: bool = False, socket_timeout: float = 2.0,
                  connect_timeout: float = 2.0, spool_dir: str = DEFAULT_SPOOL_FOLDER, cache_size: int = 1000,
                  ssl_ca_certs: str | None = None, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-                 **kwargs: Any) -> None:
+                 cipher: Cipher | None = None, **kwargs: Any) -> None:
         super().__init__(domain, event_broker)
         url = url or redis_url() or ""
         self.where = describe(url)
@@ -197,11 +288,13 @@ class RedisTrackerStore(TrackerStore):
         self.record_exp_ms = int(float(record_exp) * 1000) if record_exp else 0
         self.max_events = int(max_events or 0)
         self.masker = PiiMasker() if mask_pii else None
+        self.cipher = cipher or Cipher.from_environment()  # KEFU_ENCRYPTION_KEY; tests and benchmarks pass one
         self.spool = Spool(spool_dir, f"{key_prefix}-tracker")
         self.cache_size = int(cache_size)
         self._known: OrderedDict[str, _Known] = OrderedDict()
         self._append = self.red.register_script(APPEND_SCRIPT)
         self._read = self.red.register_script(READ_SCRIPT)
+        self._reencrypt = self.red.register_script(REENCRYPT_SCRIPT)
         ignored = set(kwargs) - {"host", "db"}
         if ignored:
             logger.warning("RedisTrackerStore ignores unknown settings: %s", ", ".join(sorted(ignored)))
@@ -214,13 +307,12 @@ class RedisTrackerStore(TrackerStore):
     # serialisation
 
     def _serialise(self, event: Event) -> str:
-        data = event.as_dict()
-        if self.masker is not None:
-            data = masked_event(data, self.masker)
-        return json.dumps(data, ensure_ascii=False)
+        return json.dumps(stored_event(event.as_dict(), self.masker, self.cipher), ensure_ascii=False)
 
     def _tracker(self, sender_id: str, events: list[bytes | str]) -> DialogueStateTracker:
-        return DialogueStateTracker.from_dict(sender_id, [json.loads(e) for e in events], self.domain.slots)
+        where = f"the Redis tracker store at {self.where}, conversation {sender_id!r}"
+        return DialogueStateTracker.from_dict(sender_id, [opened_event(json.loads(e), self.cipher, where)
+                                                          for e in events], self.domain.slots)
 
     # Redis calls: never raise into Rasa
 
@@ -372,6 +464,27 @@ class RedisTrackerStore(TrackerStore):
         except REDIS_ERRORS as error:
             OUTAGE.failed(self.where, error)
             return list(self._known)
+
+    def reencrypt(self) -> int:
+        """Seals every stored event under the newest key; returns how many were rewritten. Run
+        again after an interruption, it skips what it had done."""
+        self._redis_ready()  # spooled writes go in first, so they are re-encrypted too
+        rewritten = 0
+        for key in self.red.scan_iter(match=f"{self.prefix}{{*}}:events", count=1000):
+            where = f"the Redis tracker store at {self.where}, key {key.decode()}"
+            for _ in range(10):  # a list trimmed by a live server meanwhile is read again
+                changes: list[Any] = []
+                for index, stored in enumerate(self.red.lrange(key, 0, -1)):
+                    new = reencrypted_event(stored.decode("utf-8"), self.cipher, where)
+                    if new is not None:
+                        changes += [index, stored, new]
+                missed = int(self._reencrypt(keys=[key], args=changes)) if changes else 0
+                rewritten += len(changes) // 3 - missed
+                if not missed:
+                    break
+            else:
+                raise RuntimeError(f"{where} kept changing during the rotation; run `kefu rotate-key` again")
+        return rewritten
 
     def delete(self, sender_id: str) -> int:
         """Removes a conversation (right to erasure); returns how many keys went. Raises on outage."""
