@@ -22,6 +22,7 @@ ENCRYPTION_KEY_VARIABLE = "KEFU_ENCRYPTION_KEY"
 # Fernet tokens are url-safe base64 of the version byte 0x80 and a timestamp, so they all start
 # with "gAAAAA"; the JSON Kefu stores starts with {, [ or ", so the two are never confused.
 TOKEN_START = "gAAAAA"
+KEY_CHECK_TEXT = "kefu encryption key check"
 NEW_KEY_COMMAND = '.venv/bin/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 
 
@@ -71,6 +72,15 @@ class Cipher:
             raise EncryptionKeyError(
                 f"{where}: the record was encrypted with a key {ENCRYPTION_KEY_VARIABLE} does not hold; set it to "
                 "that key (while rotating, to NEW_KEY,OLD_KEY)") from None
+
+    def check(self, stored_check: str | None, where: str) -> str | None:
+        """Raises unless a store's key check opens with these keys; returns a key check to store
+        where there is none yet. Tracker stores call it when they start: Rasa answers a
+        conversation it could not read as a new one, so a wrong key has to stop the bot first."""
+        if stored_check is not None:
+            self.decrypt(stored_check, f"{where} (its key check)")
+            return None
+        return self.encrypt(KEY_CHECK_TEXT) if self.enabled else None
 
     def reencrypt(self, value: str, where: str) -> str | None:
         """`value` sealed under the newest key, or None when it already is, so a rotation that

@@ -23,7 +23,8 @@ With `KEFU_ENCRYPTION_KEY` set (`components.stores.encryption`) both stores writ
 sealed, one token per event, so a turn encrypts only its own new events. A sealed event keeps
 its type, timestamp and, for an action, its name readable: the stores find sessions and
 compare events with them without the key. Events written before encryption was on read as
-they are.
+they are. A store keeps a key check, a token written when encryption is first on, and refuses
+to start when its keys do not open it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_SQLITE_FILE = ".kefu/sessions.db"
 DEFAULT_SPOOL_FOLDER = ".kefu/spool"
 ENCRYPTED = "encrypted"  # the sealed event's field holding the token
+KEY_CHECK_TABLE = "kefu_encryption_check"  # in the SQLite file; in Redis the key {prefix}:tracker:encryption-check
 
 # KEYS: meta, events. ARGV: expected count (-1: any), TTL in ms (0: none), cap (0: none),
 # index of the last session start among the new events (-1: none), then the events.
@@ -196,6 +198,12 @@ class SQLiteTrackerStore(SQLTrackerStore):
         self.db_file = db
         self.masker = PiiMasker() if mask_pii else None
         self.cipher = cipher or Cipher.from_environment()
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {KEY_CHECK_TABLE} (value TEXT NOT NULL)")
+            stored = connection.exec_driver_sql(f"SELECT value FROM {KEY_CHECK_TABLE}").scalar()
+            new = self.cipher.check(stored, f"the SQLite tracker store {db}")
+            if new is not None:
+                connection.exec_driver_sql(f"INSERT INTO {KEY_CHECK_TABLE} (value) VALUES (?)", (new,))
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         if self.masker is None and not self.cipher.enabled:
@@ -241,6 +249,12 @@ class SQLiteTrackerStore(SQLTrackerStore):
                                       .update({"data": new}, synchronize_session=False))
                 session.commit()
                 last_id = rows[-1][0]
+        with self.engine.begin() as connection:
+            stored = connection.exec_driver_sql(f"SELECT value FROM {KEY_CHECK_TABLE}").scalar()  # written at start
+            if stored is not None:
+                new = self.cipher.reencrypt(stored, f"the SQLite tracker store {self.db_file} (its key check)")
+                if new is not None:
+                    connection.exec_driver_sql(f"UPDATE {KEY_CHECK_TABLE} SET value = ?", (new,))
         # rebuilds the file, so its free pages lose the old values too (also after an interrupted run)
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM")
@@ -295,6 +309,12 @@ class RedisTrackerStore(TrackerStore):
         self._append = self.red.register_script(APPEND_SCRIPT)
         self._read = self.red.register_script(READ_SCRIPT)
         self._reencrypt = self.red.register_script(REENCRYPT_SCRIPT)
+        self.key_check = f"{self.prefix}encryption-check"
+        self._key_checked = False
+        try:
+            self._check_key()
+        except REDIS_ERRORS as error:  # checked when Redis is back, before anything is read
+            OUTAGE.failed(self.where, error)
         ignored = set(kwargs) - {"host", "db"}
         if ignored:
             logger.warning("RedisTrackerStore ignores unknown settings: %s", ", ".join(sorted(ignored)))
@@ -314,6 +334,17 @@ class RedisTrackerStore(TrackerStore):
         return DialogueStateTracker.from_dict(sender_id, [opened_event(json.loads(e), self.cipher, where)
                                                           for e in events], self.domain.slots)
 
+    def _check_key(self) -> None:
+        where = f"the Redis tracker store at {self.where}"
+        new = self.cipher.check(self._stored_key_check(), where)
+        if new is not None and not self.red.set(self.key_check, new, nx=True):
+            self.cipher.check(self._stored_key_check(), where)  # another server wrote one first
+        self._key_checked = True
+
+    def _stored_key_check(self) -> str | None:
+        value = self.red.get(self.key_check)
+        return value.decode("utf-8") if value is not None else None
+
     # Redis calls: never raise into Rasa
 
     def _redis_ready(self) -> bool:
@@ -321,6 +352,8 @@ class RedisTrackerStore(TrackerStore):
         if not OUTAGE.should_try():
             return False
         try:
+            if not self._key_checked:
+                self._check_key()
             if self.spool.pending():
                 self.red.ping()
                 self.spool.replay(self._replay)
@@ -469,6 +502,11 @@ class RedisTrackerStore(TrackerStore):
         """Seals every stored event under the newest key; returns how many were rewritten. Run
         again after an interruption, it skips what it had done."""
         self._redis_ready()  # spooled writes go in first, so they are re-encrypted too
+        stored = self._stored_key_check()  # written when this store started, with a key
+        if stored is not None:
+            new = self.cipher.reencrypt(stored, f"the Redis tracker store at {self.where} (its key check)")
+            if new is not None:
+                self.red.set(self.key_check, new)
         rewritten = 0
         for key in self.red.scan_iter(match=f"{self.prefix}{{*}}:events", count=1000):
             where = f"the Redis tracker store at {self.where}, key {key.decode()}"

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from rasa.core.tracker_store import TrackerStore
+from rasa.core.utils import AvailableEndpoints
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -218,15 +220,19 @@ def test_a_wrong_or_missing_key_is_a_clear_error_and_loses_nothing(
     write_everywhere(tmp_path, "customer", word, prefix)
 
     monkeypatch.setenv(ENCRYPTION_KEY_VARIABLE, new_key())
-    with pytest.raises(EncryptionKeyError, match=f"conversation 'customer'.*{ENCRYPTION_KEY_VARIABLE}"):
-        read_everywhere(tmp_path, "customer", prefix)  # an error, not an empty conversation
+    # The bot does not start, as `rasa run` creates its store, rather than answer as if the conversation were new.
+    endpoints = AvailableEndpoints.read_endpoints(str(endpoints_file(tmp_path, prefix))).tracker_store
+    with pytest.raises(EncryptionKeyError, match="tracker store .*key check.*key KEFU_ENCRYPTION_KEY does not hold"):
+        TrackerStore.create(endpoints, DOMAIN)
     with pytest.raises(EncryptionKeyError, match="feedback.*key KEFU_ENCRYPTION_KEY does not hold"):
         FeedbackLog(tmp_path / "feedback.db").replies()
     with pytest.raises(EncryptionKeyError, match="handoffs.db, request 1"):
         HandoffQueue(tmp_path / "handoffs.db").requests()
     monkeypatch.delenv(ENCRYPTION_KEY_VARIABLE)
-    with pytest.raises(EncryptionKeyError, match=f"encrypted but {ENCRYPTION_KEY_VARIABLE} is not set"):
-        read_everywhere(tmp_path, "customer", prefix)
+    with pytest.raises(EncryptionKeyError, match=f"tracker store .*encrypted but {ENCRYPTION_KEY_VARIABLE} is not set"):
+        TrackerStore.create(endpoints, DOMAIN)
+    with pytest.raises(EncryptionKeyError, match=f"feedback.*encrypted but {ENCRYPTION_KEY_VARIABLE} is not set"):
+        FeedbackLog(tmp_path / "feedback.db").replies()
     listed = kefu("handoff", "list", "--db", str(tmp_path / "handoffs.db"), env=dict(os.environ), cwd=tmp_path)
     assert listed.returncode == 1 and f"{ENCRYPTION_KEY_VARIABLE} is not set" in listed.stderr
     monkeypatch.setenv(ENCRYPTION_KEY_VARIABLE, "not-a-key")
