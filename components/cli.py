@@ -279,6 +279,30 @@ def _reply(args: argparse.Namespace) -> None:
               f"{reply.tokens} tokens)", file=sys.stderr)
 
 
+def _compress_generator(args: argparse.Namespace) -> None:
+    from components.generator.compression import CompressionSettings, sparsity
+
+    try:
+        settings = CompressionSettings(int8=args.int8, prune=args.prune)
+    except ValueError as error:
+        raise CommandError(f"--prune: {error}") from error
+    if not settings.compresses:
+        raise CommandError("nothing to do: give --int8 and/or --prune SHARE (e.g. --int8 --prune 0.3)")
+    if args.out.resolve() == args.model.resolve():
+        raise CommandError(f"--out {args.out} is MODEL itself; compression loses precision, so write it elsewhere "
+                           "and keep the original")
+    generator = _load_generator(args.model)
+    generator.compress(settings)
+    generator.save(args.out)
+
+    def megabytes(folder: Path) -> float:
+        return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 2**20
+
+    print(f"Compressed {args.model} ({megabytes(args.model):.1f} MB) to {args.out} ({megabytes(args.out):.1f} MB): "
+          f"{generator.compression.describe()}; {sparsity(generator.model):.1%} of the weights are zero. "
+          f"It loads like any generator: `kefu generator reply {args.out} \"...\"`, or the policy's generator_path.")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from components.generator.data import read_split
     from components.generator.evaluation import (
@@ -456,6 +480,15 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("--verbose", action="store_true", help="print the confidence to stderr")
     _add_decoding_options(reply)
     reply.set_defaults(run=_reply)
+    compress = generator_commands.add_parser(
+        "compress", help="a smaller generator folder: int8 weights and/or magnitude pruning")
+    compress.add_argument("model", type=Path, metavar="MODEL")
+    compress.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the compressed model")
+    compress.add_argument("--int8", action="store_true",
+                          help="store the weight matrices as int8, with one scale per output channel")
+    compress.add_argument("--prune", type=float, default=0.0, metavar="SHARE",
+                          help="set this share of each weight matrix to zero, smallest magnitudes first (e.g. 0.3)")
+    compress.set_defaults(run=_compress_generator)
 
     evaluate = commands.add_parser("evaluate", help="score generators and baselines on a corpus test split")
     evaluate.add_argument("--corpus", type=Path, required=True, metavar="DIR")

@@ -4,6 +4,9 @@
     MODEL/model.safetensors   weights (tied embeddings stored once)
     MODEL/tokenizer.json      the sub-word tokenizer
     MODEL/calibration.json    Platt scaling of the reply confidence
+
+A compressed folder (`kefu generator compress`) has MODEL/model.compressed.safetensors in
+place of the weights and says how it was compressed in config.json; it loads the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from components.generator.compression import (
+    COMPRESSED_WEIGHTS_FILE,
+    CompressedWeightsError,
+    CompressionSettings,
+    compress_weights,
+    load_compressed_weights,
+    save_compressed_weights,
+)
 from components.generator.data import Dialogue, encode_dialogues, encode_source, length_bucketed_batches, pad
 from components.generator.decoding import DecodingSettings, decode
 from components.generator.metrics import PlattCalibration
@@ -86,6 +97,7 @@ class ResponseGenerator:
         self.decoding = decoding or DecodingSettings()
         self.calibration = calibration or PlattCalibration()
         self.trace_steps = True  # on a CPU, decode with a traced step (decoding.stepper); False: eager
+        self.compression: CompressionSettings | None = None  # how `save` stores the weights; None: float
 
     @property
     def architecture(self) -> str:
@@ -93,6 +105,12 @@ class ResponseGenerator:
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
+
+    def compress(self, settings: CompressionSettings) -> None:
+        """Prune and/or round the weights to int8 in place; `save` then writes a compressed folder."""
+        settings = self.compression.combined(settings) if self.compression else settings
+        compress_weights(self.model, settings)
+        self.compression = settings
 
     def reply(self, question: str, context: Sequence[str] = (), decoding: DecodingSettings | None = None) -> Reply:
         return self.replies([question], [context], decoding)[0]
@@ -126,8 +144,16 @@ class ResponseGenerator:
         folder.mkdir(parents=True, exist_ok=True)
         config = {"format_version": FORMAT_VERSION, "architecture": self.architecture,
                   "model": asdict(self.model.config), "inputs": asdict(self.inputs), "decoding": asdict(self.decoding)}
+        if self.compression:
+            config["compression"] = asdict(self.compression)
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        save_model(self.model, str(folder / WEIGHTS_FILE))
+        # one set of weights per folder, so a stale file never sits next to the one config.json names
+        if self.compression:
+            save_compressed_weights(self.model, folder / COMPRESSED_WEIGHTS_FILE, self.compression)
+            (folder / WEIGHTS_FILE).unlink(missing_ok=True)
+        else:
+            save_model(self.model, str(folder / WEIGHTS_FILE))
+            (folder / COMPRESSED_WEIGHTS_FILE).unlink(missing_ok=True)
         self.tokenizer.save(folder)
         (folder / CALIBRATION_FILE).write_text(json.dumps(asdict(self.calibration), indent=2) + "\n",
                                                encoding="utf-8")
@@ -146,13 +172,21 @@ class ResponseGenerator:
             inputs = dataclass_from_dict(InputSettings, config["inputs"], f"{folder / CONFIG_FILE} inputs")
             decoding = dataclass_from_dict(DecodingSettings, config["decoding"], f"{folder / CONFIG_FILE} decoding")
             model = build_model(architecture, sizes.pop("vocab_size"), sizes)
+            compression = (dataclass_from_dict(CompressionSettings, config["compression"],
+                                               f"{folder / CONFIG_FILE} compression")
+                           if "compression" in config else None)
         except (KeyError, TypeError, ValueError) as error:
             raise GeneratorFileError(f"{folder / CONFIG_FILE}: not a generator config ({error})") from error
-        weights = folder / WEIGHTS_FILE
+        weights = folder / (COMPRESSED_WEIGHTS_FILE if compression else WEIGHTS_FILE)
         if not weights.is_file():
             raise GeneratorFileError(f"{weights}: missing; the generator folder is incomplete")
         try:
-            load_model(model, str(weights), device="cpu")
+            if compression:
+                load_compressed_weights(model, weights, compression)
+            else:
+                load_model(model, str(weights), device="cpu")
+        except CompressedWeightsError as error:
+            raise GeneratorFileError(str(error)) from error
         except Exception as error:  # safetensors raises its own and torch's errors on a damaged file
             raise GeneratorFileError(f"{weights}: cannot load the weights ({type(error).__name__}: {error})") from error
         tokenizer_file = folder / "tokenizer.json"
@@ -165,7 +199,9 @@ class ResponseGenerator:
         calibration_file = folder / CALIBRATION_FILE
         calibration = (dataclass_from_dict(PlattCalibration, _read_json(calibration_file), str(calibration_file))
                        if calibration_file.exists() else PlattCalibration())
-        return cls(model, tokenizer, inputs, decoding, calibration, device)
+        generator = cls(model, tokenizer, inputs, decoding, calibration, device)
+        generator.compression = compression
+        return generator
 
 
 def _read_json(path: Path) -> dict[str, Any]:
