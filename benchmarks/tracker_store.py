@@ -10,6 +10,8 @@ the median is reported:
   cold (a store that has not seen the conversation, like another server process: it
   replays the events) and warm (the process that handled the last message: its cache
   is current, checked against the counter in Redis).
+Kefu's store is also run with encryption at rest on (a Fernet key, as `KEFU_ENCRYPTION_KEY`
+sets it); the target is an encrypted save within 1.5x of a plain one at 1,000 events.
 Results: benchmarks/results/tracker_store.{md,json}.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import platform
@@ -25,11 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import reproduce  # a sibling module
+from cryptography.fernet import Fernet
 from rasa.core.tracker_store import RedisTrackerStore as StockRedisTrackerStore
+from rasa.core.tracker_store import TrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -38,11 +45,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components.stores import RedisTrackerStore  # noqa: E402 - after the path is set
+from components.stores.encryption import Cipher  # noqa: E402
 from tests.conftest import RedisServer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 LENGTHS = (10, 100, 1000)
 REPEATS = 21
+ENCRYPTED_SAVE_TARGET = 1.5  # encrypted save / plain save at 1,000 events, at most
 DOMAIN = Domain.from_yaml("version: '3.1'\nintents: [ask]\nresponses:\n  utter_answer: [{text: an answer}]\n")
 
 
@@ -66,40 +75,51 @@ def median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 3)
 
 
-async def measure(store_factory, length: int, label: str) -> dict[str, float]:  # noqa: ANN001 - () -> store
-    """Median save and turn times for one store kind at one conversation length."""
-    writer = store_factory()
-    senders = [f"{label}-{length}-{n}" for n in range(REPEATS)]
-    for sender in senders:
-        await writer.save(DialogueStateTracker.from_events(sender, conversation(sender, length), DOMAIN.slots))
-    save, cold, warm = [], [], []
-    for sender in senders:
-        reader = store_factory()  # has never seen this conversation
-        started = time.perf_counter()
-        tracker = await reader.retrieve(sender)
-        tracker.update_with_events(turn(10_000), DOMAIN)
-        saving = time.perf_counter()
-        await reader.save(tracker)
-        done = time.perf_counter()
-        save.append(done - saving)
-        cold.append(done - started)
-        started = time.perf_counter()  # the next message of the conversation, same process
-        tracker = await reader.retrieve(sender)
-        tracker.update_with_events(turn(10_001), DOMAIN)
-        await reader.save(tracker)
-        warm.append(time.perf_counter() - started)
-    return {"save_ms": median_ms(save), "turn_cold_ms": median_ms(cold), "turn_warm_ms": median_ms(warm)}
+async def measure(factories: dict[str, Callable[[], TrackerStore]], length: int) -> dict[str, dict[str, float]]:
+    """Median save and turn times per store kind at one conversation length. Given several kinds,
+    the conversations take turns between them, so the machine's drift touches them alike."""
+    for name, factory in factories.items():
+        writer = factory()
+        for n in range(REPEATS):
+            sender = f"{name}-{length}-{n}"
+            await writer.save(DialogueStateTracker.from_events(sender, conversation(sender, length), DOMAIN.slots))
+    samples: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in factories}
+    for n in range(REPEATS):
+        for name in list(factories)[:: 1 if n % 2 == 0 else -1]:
+            sender, times = f"{name}-{length}-{n}", samples[name]
+            reader = factories[name]()  # has never seen this conversation
+            started = time.perf_counter()
+            tracker = await reader.retrieve(sender)
+            tracker.update_with_events(turn(10_000), DOMAIN)
+            saving = time.perf_counter()
+            await reader.save(tracker)
+            done = time.perf_counter()
+            times["save_ms"].append(done - saving)
+            times["turn_cold_ms"].append(done - started)
+            started = time.perf_counter()  # the next message of the conversation, same process
+            tracker = await reader.retrieve(sender)
+            tracker.update_with_events(turn(10_001), DOMAIN)
+            await reader.save(tracker)
+            times["turn_warm_ms"].append(time.perf_counter() - started)
+    return {name: {metric: median_ms(values) for metric, values in times.items()} for name, times in samples.items()}
 
 
 async def run(url: str, port: int) -> dict[str, dict[str, dict[str, float]]]:
-    stores = {
-        "stock": lambda: StockRedisTrackerStore(DOMAIN, host="127.0.0.1", port=port, db=0, key_prefix="stock"),
-        "kefu": lambda: RedisTrackerStore(DOMAIN, url=url, key_prefix="kefu", spool_dir=tempfile.mkdtemp()),
+    key = Fernet.generate_key().decode()
+    stock = {"stock": lambda: StockRedisTrackerStore(DOMAIN, host="127.0.0.1", port=port, db=0, key_prefix="stock")}
+    kefu = {
+        # Cipher(): plain, whatever KEFU_ENCRYPTION_KEY says in this shell
+        "kefu": lambda: RedisTrackerStore(DOMAIN, url=url, key_prefix="kefu", spool_dir=tempfile.mkdtemp(),
+                                          cipher=Cipher()),
+        "kefu_encrypted": lambda: RedisTrackerStore(DOMAIN, url=url, key_prefix="kefu-encrypted",
+                                                    spool_dir=tempfile.mkdtemp(), cipher=Cipher([key])),
     }
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for name, factory in stores.items():
-        results[name] = {str(length): await measure(factory, length, name) for length in LENGTHS}
-    return results
+    results: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+    for stores in (stock, kefu):  # one after the other; Kefu's plain and encrypted stores take turns
+        for length in LENGTHS:
+            for name, figures in (await measure(stores, length)).items():
+                results[name][str(length)] = figures
+    return dict(results)
 
 
 def main() -> None:
@@ -117,8 +137,8 @@ def main() -> None:
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
     version = version.removeprefix("v=")
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit, "repeats": REPEATS,
-            "redis": version, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                                         f"Python {platform.python_version()}"}
+            "redis": version, "cryptography": importlib.metadata.version("cryptography"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
     lines = [*reproduce.lines(command, "needs `redis-server` on the PATH"), "",
              "# Tracker stores: Rasa's RedisTrackerStore against Kefu's", "",
              f"`benchmarks/tracker_store.py` on {meta['machine']}, Redis {version} (local, AOF fsynced on "
@@ -134,6 +154,24 @@ def main() -> None:
             f"| {length} | {stock['save_ms']} | {kefu['save_ms']} | {stock['save_ms'] / kefu['save_ms']:.1f}x | "
             f"{stock['turn_cold_ms']} | {kefu['turn_cold_ms']} | {kefu['turn_warm_ms']} | "
             f"{cold:.1f}x / {warm:.1f}x |")
+    ratio = {length: results["kefu_encrypted"][length]["save_ms"] / results["kefu"][length]["save_ms"]
+             for length in map(str, LENGTHS)}
+    met = "met" if ratio[str(LENGTHS[-1])] <= ENCRYPTED_SAVE_TARGET else "NOT met"
+    lines += ["", "## Encryption at rest", "",
+              f"Kefu's store with a key set: Fernet (AES-128-CBC, HMAC-SHA256; cryptography "
+              f"{meta['cryptography']}), one token per event, so a save encrypts only the turn's 4 new events and a "
+              f"cold turn decrypts the session's events. The plain and encrypted stores take turns, conversation by "
+              f"conversation, so the machine's drift touches both alike. Target: an encrypted save within "
+              f"{ENCRYPTED_SAVE_TARGET}x of a plain one at {LENGTHS[-1]:,} events: {met} "
+              f"({ratio[str(LENGTHS[-1])]:.2f}x).", "",
+              "| events | save, plain (ms) | save, encrypted (ms) | encrypted / plain | turn cold, plain (ms) "
+              "| turn cold, encrypted (ms) | turn warm, plain (ms) | turn warm, encrypted (ms) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for length in map(str, LENGTHS):
+        plain, encrypted = results["kefu"][length], results["kefu_encrypted"][length]
+        lines.append(f"| {length} | {plain['save_ms']} | {encrypted['save_ms']} | {ratio[length]:.2f}x | "
+                     f"{plain['turn_cold_ms']} | {encrypted['turn_cold_ms']} | {plain['turn_warm_ms']} | "
+                     f"{encrypted['turn_warm_ms']} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tracker_store.md").write_text("\n".join(lines) + "\n")
     document = {"command": command, "meta": meta, "results": results}
