@@ -1,9 +1,9 @@
-"""Input channels: the web chat page, REST with message ids and the Slack wrapper (imported on
-first use: Rasa is slow to import)."""
+"""Input channels: the web chat page, REST with message ids, the Slack wrapper and the staff's
+explanation routes (imported on first use: Rasa is slow to import)."""
 
 from typing import Any
 
-__all__ = ["RestInput", "SlackInput", "WebChatInput"]
+__all__ = ["ExplainInput", "RestInput", "SlackInput", "WebChatInput"]
 
 
 def __getattr__(name: str) -> Any:
@@ -15,6 +15,10 @@ def __getattr__(name: str) -> Any:
         from components.channels.slack import SlackInput
 
         return SlackInput
+    if name == "ExplainInput":
+        from components.channels.explain import ExplainInput
+
+        return ExplainInput
     if name == "RestInput":
         from components.channels.rest import RestInput
 

@@ -151,6 +151,29 @@ def decode(model: EncoderDecoder, source: Tensor, source_mask: Tensor,
     return _greedy_or_sample(model, source, source_mask, settings, trace)
 
 
+def decode_with_attention(model: nn.Module, source: Tensor, source_mask: Tensor,
+                          settings: DecodingSettings | None = None) -> tuple[Hypothesis, Tensor]:
+    """Greedy decoding of one source ([1, steps]) and what each step attended to: weights
+    [decoding steps, source steps], averaged over the model's `source_attentions()` (the
+    seq2seq's attention; the transformer's cross-attention, over heads and layers). Runs the
+    eager step, since a traced one would not record."""
+    from dataclasses import replace
+
+    modules = model.source_attentions()
+    for module in modules:
+        module.record = []
+    try:
+        [hypothesis] = decode(model, source, source_mask, replace(settings or DecodingSettings(), strategy="greedy"),
+                              trace=False)
+        # without a key/value cache a step re-reads the whole prefix: its last row is the new token's
+        steps = [torch.stack([module.record[step][0, -1] for module in modules]).mean(0)
+                 for step in range(len(modules[0].record))]
+    finally:
+        for module in modules:
+            module.record = None
+    return hypothesis, torch.stack(steps) if steps else source.new_zeros((0, source.size(1)), dtype=torch.float)
+
+
 def _sample_from(scores: Tensor, settings: DecodingSettings, generator: torch.Generator | None) -> Tensor:
     scores = scores / max(settings.temperature, 1e-5)
     if settings.top_k > 0:

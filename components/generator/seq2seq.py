@@ -42,6 +42,7 @@ class Attention(nn.Module):
         size = config.hidden_size
         self.kind = config.attention
         self.query = nn.Linear(size, size, bias=False)
+        self.record: list[Tensor] | None = None  # a list: each call's weights go in (decoding.decode_with_attention)
         if self.kind == "bahdanau":
             self.key = nn.Linear(size, size)
             self.energy = nn.Linear(size, 1, bias=False)
@@ -60,7 +61,10 @@ class Attention(nn.Module):
         else:
             mixed = self.query(queries).unsqueeze(2) + keys.unsqueeze(1)
             scores = self.energy(torch.tanh(mixed)).squeeze(-1)
-        return torch.softmax(scores + memory_bias, dim=-1) @ memory
+        weights = torch.softmax(scores + memory_bias, dim=-1)
+        if self.record is not None:
+            self.record.append(weights.detach())
+        return weights @ memory
 
 
 class Seq2Seq(nn.Module):
@@ -83,6 +87,10 @@ class Seq2Seq(nn.Module):
         nn.init.normal_(self.embedding.weight, std=config.embedding_dim**-0.5)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
+
+    def source_attentions(self) -> list[Attention]:
+        """The attention over the source, whose weights `record` keeps."""
+        return [self.attention]
 
     def start(self, source: Tensor, source_mask: Tensor) -> DecoderState:
         """Encode the source; the state the decoder starts from."""

@@ -42,6 +42,7 @@ class MultiHeadAttention(nn.Module):
         self.query = nn.Linear(config.d_model, config.d_model)
         self.key_value = nn.Linear(config.d_model, 2 * config.d_model)
         self.out = nn.Linear(config.d_model, config.d_model)
+        self.record: list[Tensor] | None = None  # a list: each call's weights go in (decoding.decode_with_attention)
 
     def split_heads(self, x: Tensor) -> Tensor:
         batch, steps, width = x.shape
@@ -53,9 +54,19 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None,
                 causal: bool = False) -> Tensor:
-        attended = F.scaled_dot_product_attention(self.split_heads(self.query(x)), keys, values, attn_mask=mask,
-                                                  dropout_p=self.dropout if self.training else 0.0,
-                                                  is_causal=causal)
+        queries = self.split_heads(self.query(x))
+        if self.record is not None:
+            # the same attention by hand, since the fused kernel does not return its weights
+            scores = queries @ keys.transpose(-2, -1) / keys.size(-1) ** 0.5
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+            weights = torch.softmax(scores, dim=-1)
+            self.record.append(weights.mean(1).detach())  # averaged over heads: [batch, steps, source]
+            attended = weights @ values
+        else:
+            attended = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask,
+                                                      dropout_p=self.dropout if self.training else 0.0,
+                                                      is_causal=causal)
         return self.out(attended.transpose(1, 2).flatten(2))
 
 
@@ -133,6 +144,10 @@ class Transformer(nn.Module):
         """With the cache, the state holds the same tensors at every step (decoding.stepper);
         without it, the prefix grows."""
         return self.config.use_cache
+
+    def source_attentions(self) -> list[MultiHeadAttention]:
+        """Each decoder layer's cross-attention over the source, whose weights `record` keeps."""
+        return [block.cross_attention for block in self.decoder]
 
     def _init_weights(self, module: nn.Module) -> None:
         # Small, unscaled embeddings: with tied output weights, large ones make the
