@@ -22,7 +22,7 @@ class CommandError(Exception):
     """A failure the user can fix; printed without a traceback."""
 
 
-def _print_requests(queue: HandoffQueue, include_resumed: bool) -> None:
+def _print_requests(queue: HandoffQueue, include_resumed: bool, reasons: dict[str, list[str]] | None = None) -> None:
     requests = queue.requests(include_resumed=include_resumed)
     if not requests:
         print("No open hand-off requests." if not include_resumed else "No hand-off requests.")
@@ -33,6 +33,73 @@ def _print_requests(queue: HandoffQueue, include_resumed: bool) -> None:
         for message in request.last_messages:
             speaker = "customer" if message["role"] == "user" else "bot"
             print(f"    {speaker:>8}: {message['text']}")
+        for line in (reasons or {}).get(request.conversation_id, []):
+            print(f"    {line}")
+
+
+def _newest_model(folder: Path = Path("models")) -> Path:
+    models = sorted(folder.glob("*.tar.gz"), key=lambda path: path.stat().st_mtime)
+    if not models:
+        raise CommandError(f"{folder}: no trained model; run `rasa train` or pass --model")
+    return models[-1]
+
+
+async def _handoff_reasons(args: argparse.Namespace, conversation_ids: list[str]) -> dict[str, list[str]]:
+    """Why the bot handed each conversation over: the explained turn, its answer and top words."""
+    from components.explain.assistant import AssistantExplainer, ExplainError, open_tracker_store
+    from components.explain.report import LABELS
+
+    try:
+        explainer = AssistantExplainer.load(args.model or _newest_model(), samples=args.samples)
+        store = open_tracker_store(args.endpoints, explainer.domain)
+    except ExplainError as error:
+        raise CommandError(str(error)) from error
+    reasons = {}
+    for conversation_id in conversation_ids:
+        explanation = await explainer.explain_handoff(store, conversation_id)
+        if explanation is None:
+            reasons[conversation_id] = ["why: the hand-off is not in the tracker store"]
+            continue
+        predicted = explanation.intent.predicted
+        words = sorted(zip(explanation.intent.tokens, predicted.weights, strict=True), key=lambda pair: -pair[1])[:3]
+        reasons[conversation_id] = [
+            f"why: turn {explanation.turn} \"{explanation.message}\": {explanation.summary}",
+            f"     {LABELS['words_for'].format(intent=predicted.intent)}: "
+            + ", ".join(f"{token.text} {weight:+.2f}" for token, weight in words)]
+    return reasons
+
+
+def _handoff_list(args: argparse.Namespace) -> None:
+    queue = HandoffQueue(args.db)
+    reasons = None
+    if args.explain:
+        ids = list(dict.fromkeys(r.conversation_id for r in queue.requests(include_resumed=args.all)))
+        reasons = asyncio.run(_handoff_reasons(args, ids)) if ids else None
+    _print_requests(queue, args.all, reasons)
+
+
+def _explain(args: argparse.Namespace) -> None:
+    from components.explain.assistant import AssistantExplainer, ExplainError, open_tracker_store
+    from components.explain.report import render_html, render_text
+
+    if (args.message is None) == (args.conversation is None) or (args.conversation and args.turn is None):
+        raise CommandError("explain a MESSAGE, or a stored turn with --conversation ID --turn N")
+    try:
+        explainer = AssistantExplainer.load(args.model, args.samples, args.seed)
+        if args.message is not None:
+            explanation = asyncio.run(explainer.explain_message(args.message))
+        else:
+            store = open_tracker_store(args.endpoints, explainer.domain)
+            explanation = asyncio.run(explainer.explain_turn(store, args.conversation, args.turn))
+    except ExplainError as error:
+        raise CommandError(str(error)) from error
+    print(render_text(explanation))
+    for path, text in ((args.html, render_html(explanation)),
+                       (args.json, json.dumps(explanation.to_dict(), ensure_ascii=False, indent=2) + "\n")):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"Wrote {path}")
 
 
 async def _resume_conversation(conversation_id: str, endpoints: Path, domain: Path) -> None:
@@ -378,7 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     handoff_list.add_argument(
         "--all", action="store_true", help="also list requests already resumed"
     )
-    handoff_list.set_defaults(run=lambda args: _print_requests(HandoffQueue(args.db), args.all))
+    handoff_list.add_argument("--explain", action="store_true",
+                              help="say why the bot handed each conversation over (reads the tracker store)")
+    handoff_list.add_argument("--model", type=Path, default=None, help="with --explain (default: newest in models/)")
+    handoff_list.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"))
+    handoff_list.add_argument("--samples", type=int, default=256, help="with --explain: messages per attribution")
+    handoff_list.set_defaults(run=_handoff_list)
 
     handoff_resume = handoff_commands.add_parser(
         "resume", parents=[queue_file], help="hand a paused conversation back to the bot"
@@ -500,6 +572,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--latency-samples", type=int, default=100, help="replies timed one by one")
     _add_decoding_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    explain = commands.add_parser(
+        "explain", help="why the bot answers a message (or answered a stored turn) as it does")
+    explain.add_argument("model", type=Path, metavar="MODEL", help="a trained model archive (models/*.tar.gz)")
+    explain.add_argument("message", nargs="?", default=None, metavar="MESSAGE")
+    explain.add_argument("--conversation", default=None, metavar="ID", help="a stored conversation ...")
+    explain.add_argument("--turn", type=int, default=None, metavar="N", help="... and its Nth customer message")
+    explain.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"),
+                         help="where the tracker store is configured (with --conversation)")
+    explain.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write a self-contained page")
+    explain.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the explanation as JSON")
+    explain.add_argument("--samples", type=int, default=256, help="perturbed messages per word attribution")
+    explain.add_argument("--seed", type=int, default=0)
+    explain.set_defaults(run=_explain)
     return parser
 
 
