@@ -180,10 +180,8 @@ def opened_event(stored: dict[str, Any], cipher: Cipher, where: str) -> dict[str
 def reencrypted_event(stored: str, cipher: Cipher, where: str) -> str | None:
     """A stored event sealed under the newest key, or None when it already is."""
     data = json.loads(stored)
-    if ENCRYPTED not in data:  # written without a key: its JSON is not a token yet, so it gets sealed
-        data = {"event": data.get("event"), "timestamp": data.get("timestamp"),
-                **({"name": data.get("name")} if data.get("event") == ActionExecuted.type_name else {}),
-                ENCRYPTED: json.dumps(data, ensure_ascii=False)}
+    if ENCRYPTED not in data:  # written before encryption was on
+        return json.dumps(stored_event(data, None, cipher), ensure_ascii=False)
     token = cipher.reencrypt(data[ENCRYPTED], where)
     return None if token is None else json.dumps({**data, ENCRYPTED: token}, ensure_ascii=False)
 
