@@ -4,6 +4,11 @@ One append-only JSON-lines file per process (`<name>-<host>-<pid>.jsonl`), flush
 fsynced per record, so a crash loses nothing. A process claims a file before replaying it by
 renaming it, so files left by a process that died are replayed exactly once, by the first
 process started after it that reaches Redis.
+
+Each line holds the time it was written next to the record. Replicas behind a load balancer
+share the folder, and one conversation's messages go to several of them during an outage,
+so a replay merges the files it claimed by that time: the conversation reaches Redis in the
+order it was spoken, not file by file.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +39,7 @@ class Spool:
     def append(self, record: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(_line(time.time(), record))
             handle.flush()
             os.fsync(handle.fileno())
         self._pending = True
@@ -47,36 +53,57 @@ class Spool:
         yield from sorted(self.folder.glob(f"{self.name}-*.jsonl{CLAIMED}-{os.getpid()}"))
 
     def replay(self, write: Callable[[dict[str, Any]], None]) -> int:
-        """Pass every spooled record to `write`, oldest first; returns how many were written.
+        """Pass every spooled record to `write`, oldest first across the files; returns how many
+        were written.
 
         A record leaves the spool only after `write` returned, so an error (Redis failing
         again) keeps it, and what follows it, for the next replay."""
-        written = 0
+        claimed: list[Path] = []
         for path in list(self._files()):
-            claimed = path if CLAIMED in path.name else path.with_name(f"{path.name}{CLAIMED}-{os.getpid()}")
-            if claimed != path:
+            target = path if CLAIMED in path.name else path.with_name(f"{path.name}{CLAIMED}-{os.getpid()}")
+            if target != path:
                 try:
-                    path.rename(claimed)
+                    path.rename(target)
                 except FileNotFoundError:  # another process claimed it first
                     continue
-            lines = claimed.read_text(encoding="utf-8").splitlines()
-            for number, line in enumerate(lines):
-                try:
-                    record = json.loads(line)
-                except ValueError:  # a torn last line after a crash: kept aside, not replayed
-                    with claimed.with_suffix(".unreadable").open("a", encoding="utf-8") as handle:
-                        handle.write(line + "\n")
-                    logger.error("Spool %s line %d is not JSON; kept in %s", claimed, number + 1,
-                                 claimed.with_suffix(".unreadable"))
-                    continue
-                try:
-                    write(record)
-                except Exception:
-                    claimed.write_text("".join(rest + "\n" for rest in lines[number:]), encoding="utf-8")
-                    raise
-                written += 1
-            claimed.unlink()
+            claimed.append(target)
+        # sorted() is stable: lines written before the time was kept (0) stay in file order
+        queue = sorted((entry for path in claimed for entry in self._read(path)), key=lambda entry: entry[0])
+        for number, (_, record) in enumerate(queue):
+            try:
+                write(record)
+            except Exception:
+                claimed[0].write_text("".join(_line(*entry) for entry in queue[number:]), encoding="utf-8")
+                for path in claimed[1:]:
+                    path.unlink()
+                raise
+        for path in claimed:
+            path.unlink()
+        written = len(queue)
         self._pending = False
         if written:
             logger.info("Replayed %d spooled write(s) from %s", written, self.folder)
         return written
+
+    @staticmethod
+    def _read(path: Path) -> list[tuple[float, dict[str, Any]]]:
+        """A claimed file's (time written, record) pairs; a torn last line after a crash is kept aside."""
+        entries = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                with path.with_suffix(".unreadable").open("a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+                logger.error("Spool %s line %d is not JSON; kept in %s", path, number + 1,
+                             path.with_suffix(".unreadable"))
+                continue
+            if isinstance(entry, dict) and set(entry) == {"written", "record"}:
+                entries.append((float(entry["written"]), entry["record"]))
+            else:  # a line from before the time was kept
+                entries.append((0.0, entry))
+        return entries
+
+
+def _line(written: float, record: dict[str, Any]) -> str:
+    return json.dumps({"written": written, "record": record}, ensure_ascii=False) + "\n"
