@@ -226,7 +226,10 @@ class AssistantExplainer:
         reply = generator.tokenizer.decode(hypothesis.tokens)
         confidence = float(generator.calibration.probability(hypothesis.mean_log_prob))
         threshold = float(policy.config["threshold"])
-        checks = [ReplyCheck("threshold", confidence >= threshold,
+        intent = message.intent.get("name")
+        checks = [ReplyCheck("intent", not policy._not_mine(intent), LABELS[
+                      "check_intent_bad" if policy._not_mine(intent) else "check_intent_ok"].format(intent=intent)),
+                  ReplyCheck("threshold", confidence >= threshold,
                              LABELS["check_threshold"].format(confidence=confidence, threshold=threshold))]
         unsupported = policy._unsupported_claims(reply, tracker)
         checks.append(ReplyCheck("facts", not unsupported, LABELS["check_facts_bad"].format(
@@ -274,7 +277,7 @@ class AssistantExplainer:
             choice = (chosen.action_metadata or {}).get("answer_choice")
             if choice:
                 reason = LABELS["check_choice"].format(**choice)
-            elif tracker.latest_action_name == HANDOFF_ACTIONS[1]:
+            elif self._offered_a_person(tracker):
                 reason = LABELS["handoff_offered"].format(intent=intent.intent, confidence=intent.confidence)
             elif intent.intent == "human_handoff":
                 reason = LABELS["handoff_asked"].format(intent=intent.intent, confidence=intent.confidence)
@@ -284,6 +287,15 @@ class AssistantExplainer:
             return "handoff", LABELS["answered_handoff"].format(reason=reason)
         return "intent", LABELS["answered_intent"].format(policy=chosen.policy_name, intent=intent.intent,
                                                           action=action)
+
+    @staticmethod
+    def _offered_a_person(tracker: Any) -> bool:  # noqa: ANN401
+        """Whether the bot's last action before the customer's message offered a person."""
+        from rasa.shared.core.constants import ACTION_LISTEN_NAME
+        from rasa.shared.core.events import ActionExecuted
+
+        before = tracker.get_last_event_for(ActionExecuted, action_names_to_exclude=[ACTION_LISTEN_NAME])
+        return before is not None and before.action_name == HANDOFF_ACTIONS[1]
 
     def explain_tracker(self, tracker: Any, recorded: Sequence[str] = (),  # noqa: ANN401
                         conversation_id: str | None = None, turn: int | None = None) -> Explanation:

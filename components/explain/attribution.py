@@ -65,7 +65,7 @@ class MessageTokens:
             pieces.append(self.text[cursor:start])
             cursor = end
         pieces.append(self.text[cursor:])
-        return _SPACES.sub(" ", " ".join(pieces)).strip()
+        return _SPACES.sub(" ", "".join(pieces)).strip()
 
     def kept(self, mask: np.ndarray) -> str:
         return self.without(np.flatnonzero(~mask))

@@ -44,6 +44,8 @@ LABELS = {
     "handoff_asked": "the customer asked for a person ({intent} {confidence:.2f}).",
     "handoff_offered": "the bot had offered a person and the customer agreed ({intent} {confidence:.2f}).",
     "handoff_other": "{action} was predicted by {policy} ({confidence:.2f}).",
+    "check_intent_ok": "the generator may answer {intent}",
+    "check_intent_bad": "the generator leaves {intent} to the rules and the fallback",
     "check_threshold": "confidence {confidence:.2f} against the threshold {threshold:.2f}",
     "check_facts_ok": "states no number, duration or price the shop facts do not state",
     "check_facts_bad": "states {claims}, which the shop facts do not",

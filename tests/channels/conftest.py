@@ -30,7 +30,8 @@ def web_bot(trained_model: Path, action_server: str, tmp_path_factory: pytest.Te
     server = RasaServer(trained_model, project_endpoints(folder, action_server), folder / "rasa.log",
                         extra_args=("--enable-api", "--auth-token", API_TOKEN,
                                     "--credentials", str(folder / "credentials.yml")),
-                        env={"SLACK_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SLACK_SECRET})
+                        env={"SLACK_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SLACK_SECRET,
+                             "KEFU_API_TOKEN": API_TOKEN})  # as `make serve` passes it
     server.start().wait()
     yield server
     server.stop()
