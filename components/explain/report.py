@@ -18,6 +18,7 @@ LABELS = {
     "intent": "Intent",
     "intent_line": "{intent} ({confidence:.2f})",
     "runner_up": "runner-up {intent} ({confidence:.2f})",
+    "first_choice": "NLU's first choice {intent} ({confidence:.2f})",
     "words_for": "Words for {intent}",
     "method": "Word weights: {method}; green speaks for the intent, red against it.",
     "who_answered": "Who answered",
@@ -136,6 +137,17 @@ class Explanation:
         return asdict(self)
 
 
+def _intent_headline(intent: IntentExplanation) -> str:
+    head = LABELS["intent_line"].format(intent=intent.intent, confidence=intent.confidence)
+    if intent.predicted.intent and intent.predicted.intent != intent.intent:  # the fallback won
+        head += ", " + LABELS["first_choice"].format(intent=intent.predicted.intent,
+                                                     confidence=intent.predicted.confidence)
+    if intent.runner_up:
+        runner_up = intent.runner_up
+        head += ", " + LABELS["runner_up"].format(intent=runner_up.intent, confidence=runner_up.confidence)
+    return head
+
+
 def _weights_line(tokens: list[Token], weights: IntentWeights) -> str:
     ranked = sorted(zip(tokens, weights.weights, strict=True), key=lambda pair: -abs(pair[1]))
     return ", ".join(f"{token.text} {weight:+.3f}" for token, weight in ranked)
@@ -147,11 +159,7 @@ def render_text(explanation: Explanation) -> str:
     if explanation.conversation_id is not None:
         lines.append(LABELS["conversation"].format(conversation_id=explanation.conversation_id,
                                                    turn=explanation.turn))
-    head = LABELS["intent_line"].format(intent=intent.intent, confidence=intent.confidence)
-    if intent.runner_up:
-        head += ", " + LABELS["runner_up"].format(intent=intent.runner_up.intent,
-                                                  confidence=intent.runner_up.confidence)
-    lines.append(f"{LABELS['intent']}: {head}")
+    lines.append(f"{LABELS['intent']}: {_intent_headline(intent)}")
     for weights in filter(None, (intent.predicted, intent.runner_up)):
         lines.append(f"  {LABELS['words_for'].format(intent=weights.intent)}: {_weights_line(intent.tokens, weights)}")
     lines.append(f"  ({intent.method})")
@@ -227,11 +235,7 @@ def render_html(explanation: Explanation) -> str:
     body = [f"<h1>{e(LABELS['title'])}</h1>"]
     if explanation.conversation_id is not None:
         body.append(f'<p class="note">{e(LABELS["conversation"].format(conversation_id=explanation.conversation_id, turn=explanation.turn))}</p>')  # noqa: E501
-    head = LABELS["intent_line"].format(intent=intent.intent, confidence=intent.confidence)
-    if intent.runner_up:
-        head += ", " + LABELS["runner_up"].format(intent=intent.runner_up.intent,
-                                                  confidence=intent.runner_up.confidence)
-    body.append(f"<h2>{e(LABELS['intent'])}: {e(head)}</h2>")
+    body.append(f"<h2>{e(LABELS['intent'])}: {e(_intent_headline(intent))}</h2>")
     for weights in filter(None, (intent.predicted, intent.runner_up)):
         body.append(f'<h3>{e(LABELS["words_for"].format(intent=weights.intent))}</h3>')
         body.append(_shaded_message(intent, weights))
