@@ -232,11 +232,12 @@ class AssistantExplainer:
         reply = generator.tokenizer.decode(hypothesis.tokens)
         confidence = float(generator.calibration.probability(hypothesis.mean_log_prob))
         threshold = float(policy.config["threshold"])
-        intent = message.intent.get("name")
-        checks = [ReplyCheck("intent", not policy._not_mine(intent), LABELS[
-                      "check_intent_bad" if policy._not_mine(intent) else "check_intent_ok"].format(intent=intent)),
-                  ReplyCheck("threshold", confidence >= threshold,
-                             LABELS["check_threshold"].format(confidence=confidence, threshold=threshold))]
+        intent, choice = message.intent.get("name"), (chosen.action_metadata or {}).get("answer_choice")
+        checks = [] if choice else [  # where the answer choice decided, its check says why (below)
+            ReplyCheck("intent", not policy._not_mine(intent), LABELS[
+                "check_intent_bad" if policy._not_mine(intent) else "check_intent_ok"].format(intent=intent))]
+        checks.append(ReplyCheck("threshold", confidence >= threshold,
+                                 LABELS["check_threshold"].format(confidence=confidence, threshold=threshold)))
         unsupported = policy._unsupported_claims(reply, tracker)
         checks.append(ReplyCheck("facts", not unsupported, LABELS["check_facts_bad"].format(
             claims=", ".join(sorted(unsupported))) if unsupported else LABELS["check_facts_ok"]))
@@ -252,7 +253,6 @@ class AssistantExplainer:
                              ("length", len(limited) >= len(unblocked))):
             checks.append(ReplyCheck(name, passed, LABELS[f"check_{name}_{'ok' if passed else 'bad'}"].format(
                 limit=limit)))
-        choice = (chosen.action_metadata or {}).get("answer_choice")
         if choice:
             checks.append(ReplyCheck("answer choice", choice["kind"] == "generated",
                                      LABELS["check_choice"].format(**choice)))
