@@ -576,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain", help="why the bot answers a message (or answered a stored turn) as it does")
     explain.add_argument("model", type=Path, metavar="MODEL", help="a trained model archive (models/*.tar.gz)")
-    explain.add_argument("message", nargs="?", default=None, metavar="MESSAGE")
+    explain.add_argument("message", nargs="?", default=None, metavar="MESSAGE", help="a customer message")
     explain.add_argument("--conversation", default=None, metavar="ID", help="a stored conversation ...")
     explain.add_argument("--turn", type=int, default=None, metavar="N", help="... and its Nth customer message")
     explain.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"),
