@@ -21,6 +21,7 @@ Results: benchmarks/results/explain.{md,json}.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -132,6 +133,16 @@ def measure(explainer: Any, texts: Sequence[str], samples: int, draws: int, seed
     return raw
 
 
+def whole_explanation_seconds(explainer: Any, texts: Sequence[str]) -> float:  # noqa: ANN401
+    """Median wall time of `kefu explain`'s whole explanation (words, policies, generator) of each text."""
+    seconds = []
+    for text in texts:
+        start = time.perf_counter()
+        asyncio.run(explainer.explain_message(text))
+        seconds.append(time.perf_counter() - start)
+    return round(statistics.median(seconds), 3)
+
+
 def summarise(raw: dict[str, list]) -> dict[str, Any]:
     result: dict[str, Any] = {"sentences": len(raw["words"]), "mean_words": round(statistics.mean(raw["words"]), 2),
                               "seconds_per_explanation": {
@@ -168,7 +179,7 @@ def write_results(rows: dict[str, dict[str, Any]], settings: dict[str, Any], com
              "comprehensiveness, the mean fall of the predicted intent's confidence. Time: wall time of one "
              "attribution on this machine, shared with other jobs.", "",
              "| data | model | sentences | k | LIME changed (%) | occlusion changed (%) | random changed (%) | "
-             "LIME / random | LIME drop | occlusion drop | random drop | s per explanation (median) |",
+             "LIME / random | LIME drop | occlusion drop | random drop | s per attribution (median) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
         for k in KS:
@@ -178,6 +189,12 @@ def write_results(rows: dict[str, dict[str, Any]], settings: dict[str, Any], com
                          f"{cell['random']['intent_changed']} | {ratio(row, k)} | {cell['lime']['confidence_drop']} | "
                          f"{cell['occlusion']['confidence_drop']} | {cell['random']['confidence_drop']} | "
                          f"{row['seconds_per_explanation']['lime_median']} |")
+    wholes = [f"{name} {row['seconds_per_explanation']['whole_median']} s" for name, row in rows.items()
+              if "whole_median" in row["seconds_per_explanation"]]
+    if wholes:
+        lines += ["", f"Whole `kefu explain` (word weights, every policy, the generator's attention and checks, "
+                      f"evidence), median over the first {settings['whole_timings']} phrasings: "
+                  + ", ".join(wholes) + "."]
     held = rows.get("held-out (en + zh)")
     if held:
         target = ratio(held, 3)
@@ -199,12 +216,15 @@ def main() -> None:
     parser.add_argument("--random-draws", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="only the first N held-out phrasings per language")
+    parser.add_argument("--whole-timings", type=int, default=10,
+                        help="phrasings per language timed through the whole explanation")
     args = parser.parse_args()
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     from components.explain.assistant import AssistantExplainer
 
     command = reproduce.command(__file__)
     settings = {"samples": args.samples, "seed": args.seed, "random_draws": args.random_draws,
+                "whole_timings": args.whole_timings,
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": COMMIT}
     rows: dict[str, dict[str, Any]] = {}
     explainer = AssistantExplainer.load(args.model, args.samples, args.seed)
@@ -218,6 +238,9 @@ def main() -> None:
         for key, values in raw.items():
             both.setdefault(key, []).extend(values)
     rows["held-out (en + zh)"] = {**summarise(both), "model": args.model.name, "model_note": "the project's model"}
+    for language in HELD_OUT:  # the whole `kefu explain`, on the first phrasings of each language
+        rows[f"held-out {language}"]["seconds_per_explanation"]["whole_median"] = whole_explanation_seconds(
+            explainer, held_out(language)[: args.whole_timings])
     if args.banking77_sample:
         model = args.banking77_model or train_banking77(args.banking77_epochs)
         note = (f"banking77.py's a-lite pipeline ({banking77.pipelines({'all': args.banking77_epochs})['a-lite'][0]}"
