@@ -166,7 +166,9 @@ def ratio(row: dict[str, Any], k: int) -> float | None:
 
 
 def write_results(rows: dict[str, dict[str, Any]], settings: dict[str, Any], command: str) -> str:
-    lines = [*reproduce.lines(command), "", "# Faithfulness of `kefu explain`: comprehensiveness", "",
+    runs = {row.get("command", command): "" for row in rows.values()}
+    lines = [*(reproduce.lines(command) if len(runs) == 1 else reproduce.lines(runs)), "",
+             "# Faithfulness of `kefu explain`: comprehensiveness", "",
              f"`benchmarks/explain.py` on {platform.machine()}, {os.cpu_count()} cores, Python "
              f"{platform.python_version()}, {settings['date']}, commit {settings['commit']}. Word weights: "
              f"LIME-style ridge fit over the whole Rasa NLU pipeline (components/explain/attribution.py), "
@@ -212,10 +214,13 @@ def main() -> None:
                         help="a Banking77 NLU model (default: train banking77.py's a-lite here)")
     parser.add_argument("--banking77-epochs", type=int, default=30, help="DIET epochs when training it here")
     parser.add_argument("--banking77-sample", type=int, default=300, help="test sentences (0: skip Banking77)")
-    parser.add_argument("--samples", type=int, default=256, help="perturbed messages per attribution")
+    parser.add_argument("--samples", type=int, default=128, help="perturbed messages per attribution")
     parser.add_argument("--random-draws", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="only the first N held-out phrasings per language")
+    parser.add_argument("--held-out", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure on the held-out phrasings (--no-held-out: Banking77 only)")
+    parser.add_argument("--merge", action="store_true", help="keep the rows of earlier runs in the results")
     parser.add_argument("--whole-timings", type=int, default=10,
                         help="phrasings per language timed through the whole explanation")
     args = parser.parse_args()
@@ -227,9 +232,9 @@ def main() -> None:
                 "whole_timings": args.whole_timings,
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": COMMIT}
     rows: dict[str, dict[str, Any]] = {}
-    explainer = AssistantExplainer.load(args.model, args.samples, args.seed)
+    explainer = AssistantExplainer.load(args.model, args.samples, args.seed) if args.held_out else None
     both: dict[str, list] = {}
-    for language in HELD_OUT:
+    for language in HELD_OUT if args.held_out else ():
         phrasings = held_out(language)[: args.limit]
         print(f"held-out {language}: {len(phrasings)} phrasings", file=sys.stderr)
         raw = measure(explainer, phrasings, args.samples, args.random_draws, args.seed)
@@ -237,8 +242,10 @@ def main() -> None:
                                         "model_note": "the project's model"}
         for key, values in raw.items():
             both.setdefault(key, []).extend(values)
-    rows["held-out (en + zh)"] = {**summarise(both), "model": args.model.name, "model_note": "the project's model"}
-    for language in HELD_OUT:  # the whole `kefu explain`, on the first phrasings of each language
+    if args.held_out:
+        rows["held-out (en + zh)"] = {**summarise(both), "model": args.model.name,
+                                      "model_note": "the project's model"}
+    for language in HELD_OUT if args.held_out else ():  # the whole `kefu explain`, on the first phrasings
         rows[f"held-out {language}"]["seconds_per_explanation"]["whole_median"] = whole_explanation_seconds(
             explainer, held_out(language)[: args.whole_timings])
     if args.banking77_sample:
@@ -253,8 +260,13 @@ def main() -> None:
             **summarise(measure(banking, sample, args.samples, args.random_draws, args.seed)), "model": model.name,
             "model_note": note}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "explain.json").write_text(json.dumps({"command": command, **settings, "rows": rows}, indent=2,
-                                                     ensure_ascii=False) + "\n", encoding="utf-8")
+    saved = RESULTS / "explain.json"
+    # a run adds or replaces its own rows, so the held-out phrasings and Banking77 can run apart
+    earlier = json.loads(saved.read_text(encoding="utf-8"))["rows"] if saved.exists() and args.merge else {}
+    for row in rows.values():
+        row["command"] = command
+    rows = {**earlier, **rows}
+    saved.write_text(json.dumps({**settings, "rows": rows}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     report = write_results(rows, settings, command)
     (RESULTS / "explain.md").write_text(report, encoding="utf-8")
     print(report)

@@ -449,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="say why the bot handed each conversation over (reads the tracker store)")
     handoff_list.add_argument("--model", type=Path, default=None, help="with --explain (default: newest in models/)")
     handoff_list.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"))
-    handoff_list.add_argument("--samples", type=int, default=256, help="with --explain: messages per attribution")
+    handoff_list.add_argument("--samples", type=int, default=128, help="with --explain: messages per attribution")
     handoff_list.set_defaults(run=_handoff_list)
 
     handoff_resume = handoff_commands.add_parser(
@@ -583,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where the tracker store is configured (with --conversation)")
     explain.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write a self-contained page")
     explain.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the explanation as JSON")
-    explain.add_argument("--samples", type=int, default=256, help="perturbed messages per word attribution")
+    explain.add_argument("--samples", type=int, default=128, help="perturbed messages per word attribution")
     explain.add_argument("--seed", type=int, default=0)
     explain.set_defaults(run=_explain)
     return parser

@@ -33,7 +33,7 @@ class ExplainInput(InputChannel):
     """Configured in credentials.yml:
 
         components.channels.ExplainInput:
-          samples: 256  # perturbed messages per word attribution
+          samples: 128  # perturbed messages per word attribution
     """
 
     @classmethod
@@ -42,9 +42,9 @@ class ExplainInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
-        return cls(int((credentials or {}).get("samples", 256)))
+        return cls(int((credentials or {}).get("samples", 128)))
 
-    def __init__(self, samples: int = 256) -> None:
+    def __init__(self, samples: int = 128) -> None:
         self.samples = samples
         self._explainer: AssistantExplainer | None = None
 

@@ -56,7 +56,7 @@ def open_tracker_store(endpoints: Path, domain: Any) -> Any:  # noqa: ANN401 - r
 class AssistantExplainer:
     """Explanations from a loaded Rasa agent (`load` reads a model archive)."""
 
-    def __init__(self, agent: Any, samples: int = 256, seed: int = 0, model_name: str = "") -> None:
+    def __init__(self, agent: Any, samples: int = 128, seed: int = 0, model_name: str = "") -> None:
         self.agent = agent
         self.processor = agent.processor
         self.domain = agent.domain
@@ -65,7 +65,7 @@ class AssistantExplainer:
         self._corpus: tuple[Any, list[Any]] | None = None
 
     @classmethod
-    def load(cls, model: Path, samples: int = 256, seed: int = 0) -> AssistantExplainer:
+    def load(cls, model: Path, samples: int = 128, seed: int = 0) -> AssistantExplainer:
         """The model in `model`, with Rasa's debug logging off: an explanation parses hundreds of
         messages, and each would log a line."""
         import logging

@@ -114,7 +114,7 @@ def linear_weights(masks: np.ndarray, targets: np.ndarray, kernel_width: float =
     return np.atleast_2d(model.coef_)
 
 
-def lime_attributions(message: MessageTokens, classify: Classifier, labels: Sequence[str], samples: int = 256,
+def lime_attributions(message: MessageTokens, classify: Classifier, labels: Sequence[str], samples: int = 128,
                       seed: int = 0) -> dict[str, np.ndarray]:
     """Each label's weight of every token of `message`: positive words speak for the label."""
     if not len(message):
