@@ -127,6 +127,7 @@ def main() -> None:
     command = reproduce.command(__file__)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
+    load_before = os.getloadavg()[0]  # other jobs on the machine slow every figure
     with tempfile.TemporaryDirectory() as folder:
         server = RedisServer(Path(folder))
         server.start()
@@ -138,11 +139,13 @@ def main() -> None:
     version = version.removeprefix("v=")
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit, "repeats": REPEATS,
             "redis": version, "cryptography": importlib.metadata.version("cryptography"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     lines = [*reproduce.lines(command, "needs `redis-server` on the PATH"), "",
              "# Tracker stores: Rasa's RedisTrackerStore against Kefu's", "",
              f"`benchmarks/tracker_store.py` on {meta['machine']}, Redis {version} (local, AOF fsynced on "
-             f"every write), {meta['date']}, commit {commit}. Median of {REPEATS} conversations per length; one "
+             f"every write), {meta['date']}, commit {commit}, 1-minute load average {meta['load_average'][0]} "
+             f"before and {meta['load_average'][1]} after. Median of {REPEATS} conversations per length; one "
              "turn adds 4 events. \"Cold\": the store has not seen the conversation (another server process); "
              "\"warm\": the process that handled its last message.", "",
              "| events | save, stock (ms) | save, Kefu (ms) | save speed-up | turn, stock (ms) | turn, Kefu cold (ms) "
