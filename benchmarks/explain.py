@@ -223,7 +223,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=128, help="perturbed messages per attribution")
     parser.add_argument("--random-draws", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N held-out phrasings per language")
+    parser.add_argument("--limit", type=int, default=None, help="a seeded sample of N held-out phrasings per language")
     parser.add_argument("--held-out", action=argparse.BooleanOptionalAction, default=True,
                         help="measure on the held-out phrasings (--no-held-out: Banking77 only)")
     parser.add_argument("--merge", action="store_true", help="keep the rows of earlier runs in the results")
@@ -241,7 +241,9 @@ def main() -> None:
     explainer = AssistantExplainer.load(args.model, args.samples, args.seed) if args.held_out else None
     both: dict[str, list] = {}
     for language in HELD_OUT if args.held_out else ():
-        phrasings = held_out(language)[: args.limit]
+        phrasings = held_out(language)
+        if args.limit and args.limit < len(phrasings):  # a seeded sample, every intent a chance
+            phrasings = random.Random(args.seed).sample(phrasings, args.limit)
         print(f"held-out {language}: {len(phrasings)} phrasings", file=sys.stderr)
         raw = measure(explainer, phrasings, args.samples, args.random_draws, args.seed)
         rows[f"held-out {language}"] = {**summarise(raw), "model": args.model.name,
