@@ -13,6 +13,7 @@ order it was spoken, not file by file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 CLAIMED = ".replaying"
+REPLAY_LOCK = ".replay.lock"
 
 
 class Spool:
@@ -57,7 +59,18 @@ class Spool:
         were written.
 
         A record leaves the spool only after `write` returned, so an error (Redis failing
-        again) keeps it, and what follows it, for the next replay."""
+        again) keeps it, and what follows it, for the next replay. One replay runs at a time
+        in the folder: a process that finds the files claimed waits until they are written, so
+        it writes nothing newer before them."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / REPLAY_LOCK).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return self._replay_claimed(write)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _replay_claimed(self, write: Callable[[dict[str, Any]], None]) -> int:
         claimed: list[Path] = []
         for path in list(self._files()):
             target = path if CLAIMED in path.name else path.with_name(f"{path.name}{CLAIMED}-{os.getpid()}")

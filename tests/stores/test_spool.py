@@ -21,7 +21,7 @@ def test_writes_two_replicas_spooled_in_turn_are_replayed_in_turn(tmp_path: Path
     replayed: list[int] = []
     assert Spool(tmp_path, "kefu-tracker").replay(lambda record: replayed.append(record["message"])) == 6
     assert replayed == [0, 1, 2, 3, 4, 5]
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.glob("*.jsonl*"))
 
 
 def test_what_a_failed_replay_did_not_write_is_replayed_next_time(tmp_path: Path) -> None:
