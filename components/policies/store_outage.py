@@ -60,7 +60,9 @@ class StoreOutagePolicy(Policy):
             probabilities[domain.index_for_action(UNAVAILABLE_RESPONSE)] = 1.0
         elif ACTION_SERVER_DOWN_RESPONSE in domain.action_names_or_texts and self._form_failed(tracker, domain):
             probabilities[domain.index_for_action(ACTION_SERVER_DOWN_RESPONSE)] = 1.0
-        return self._prediction(probabilities)
+        # RulePolicy's "run the active form" is a prediction without user input, and Rasa's ensemble
+        # lets those overrule every other; marked the same, this one wins by its priority.
+        return self._prediction(probabilities, is_no_user_prediction=max(probabilities) > 0)
 
     @staticmethod
     def _form_failed(tracker: DialogueStateTracker, domain: Domain) -> bool:
