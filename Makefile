@@ -17,7 +17,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install encoder system-packages train chat serve api-secret cluster cluster-stop test lint corpus clean
+.PHONY: install encoder system-packages train chat serve api-secret cluster cluster-stop cluster-restart test lint corpus clean
 
 install: $(STAMP) $(ENCODER)
 
@@ -89,6 +89,11 @@ cluster: $(STAMP) $(ENCODER)
 
 cluster-stop:
 	$(BIN)/python deploy/cluster.py stop
+
+# A rolling deploy of one replica: out of haproxy, drained, restarted, back in. NAME=actions-1 or redis restart those.
+NAME ?= replica-1
+cluster-restart:
+	$(BIN)/python deploy/cluster.py restart $(NAME)
 
 # The programs the tests talk to, each with the Debian package that ships it.
 SYSTEM_PROGRAMS := redis-server:redis-server chromium:chromium chromedriver:chromium-driver haproxy:haproxy

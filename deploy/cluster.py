@@ -11,6 +11,7 @@ on `GET /`. Pid files, logs, the generated configs and Redis's AOF live under
 
     python deploy/cluster.py start [--replicas 2] [--action-servers 1] [--port 8080]
     python deploy/cluster.py stop
+    python deploy/cluster.py restart replica-1               # a rolling deploy of one replica; or actions-1, redis
     python deploy/cluster.py endpoints --actions-url URL     # endpoints.yml for containers
     python deploy/cluster.py haproxy-config                  # deploy/haproxy.compose.cfg
 """
@@ -47,6 +48,8 @@ COMPOSE_MAX_ACTION_SERVERS = 4
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS")
 # `rasa run` answers `GET /` even when its model failed to load; its log says so in these words.
 MODEL_LOAD_FAILURES = ("No valid model found", "Could not load model")
+# The haproxy backends (haproxy.cfg.template) that send customers' requests to the replicas.
+REPLICA_BACKENDS = ("kefu_replicas", "kefu_socketio")
 
 
 class ClusterError(RuntimeError):
@@ -205,10 +208,10 @@ class Cluster:
         deadline = time.monotonic() + config.start_timeout
         try:
             self._launch_and_wait([self._redis()], deadline)
-            self._launch_and_wait(self._action_servers(), deadline)
             (self.state_dir / "endpoints.yml").write_text(cluster_endpoints(
                 f"http://{LOOPBACK}:{config.actions_port}/webhook", str(self.state_dir / "spool")))
-            self._launch_and_wait(self._replicas(), deadline)
+            # A replica needs the action servers only to answer, not to start: they start together.
+            self._launch_and_wait(self._action_servers() + self._replicas(), deadline)
             self._launch_and_wait([self._haproxy()], deadline)
         except BaseException:  # Ctrl-C included: nothing is left running half-started
             self.stop_processes(self.processes)
@@ -298,16 +301,22 @@ class Cluster:
         return path
 
     def _launch_and_wait(self, processes: list[Process], deadline: float) -> None:
-        environment = {**os.environ, "RASA_TELEMETRY_ENABLED": "false",
-                       "REDIS_URL": f"redis://{LOOPBACK}:{self.config.redis_port}/0"}
         for process in processes:
-            with open(process.log, "w") as log:  # this run's lines only: the checks read the log
-                # Its own session: Ctrl-C in the shell that ran `make cluster` does not reach it.
-                popen = subprocess.Popen(process.command, cwd=PROJECT, env=environment | process.env, stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-            process.pid, process.started = popen.pid, start_time(popen.pid) or ""
+            self._launch(process)
             self.processes.append(process)
         self._save()
+        self._wait_until_healthy(processes, deadline)
+
+    def _launch(self, process: Process) -> None:
+        environment = {**os.environ, "RASA_TELEMETRY_ENABLED": "false",
+                       "REDIS_URL": f"redis://{LOOPBACK}:{self.config.redis_port}/0"}
+        with open(process.log, "w") as log:  # this run's lines only: the checks read the log
+            # Its own session: Ctrl-C in the shell that ran `make cluster` does not reach it.
+            popen = subprocess.Popen(process.command, cwd=PROJECT, env=environment | process.env, stdout=log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process.pid, process.started = popen.pid, start_time(popen.pid) or ""
+
+    def _wait_until_healthy(self, processes: list[Process], deadline: float) -> None:
         waiting = list(processes)
         while waiting:
             for process in list(waiting):
@@ -358,6 +367,86 @@ class Cluster:
         rows = csv.DictReader(io.StringIO(answer.decode().lstrip("# ")))
         return {f"{row['pxname']}/{row['svname']}": row["status"] for row in rows
                 if row["svname"] not in ("FRONTEND", "BACKEND")}
+
+    # while it runs
+
+    @classmethod
+    def attach(cls, state_dir: Path = ClusterConfig.state_dir) -> Cluster:
+        """The cluster the last `start` with this state folder recorded, to change while it runs."""
+        cluster = cls(ClusterConfig(state_dir=state_dir))
+        state, cluster.processes = cluster.recorded()
+        if not state:
+            raise ClusterError(f"No cluster recorded in {cluster.state_file}: start one with `make cluster`.")
+        cluster.config.port = int(state["url"].rsplit(":", 1)[1])
+        cluster.config.model = Path(state["model"])
+        cluster.config.redis_port = cluster.process("redis").port
+        return cluster
+
+    def process(self, name: str) -> Process:
+        found = next((process for process in self.processes if process.name == name), None)
+        if found is None:
+            names = ", ".join(process.name for process in self.processes)
+            raise ClusterError(f"The cluster has no process {name!r}; it has {names}.")
+        return found
+
+    def stop_one(self, name: str, grace: float = 30.0) -> None:
+        """Stops one process (SIGTERM, then SIGKILL after `grace` seconds); the rest keep running."""
+        self.stop_processes([self.process(name)], grace)
+
+    def start_one(self, name: str, timeout: float | None = None) -> None:
+        """Starts a stopped (or killed) process again with its command, and waits until it is healthy."""
+        process = self.process(name)
+        if is_running(process):
+            raise ClusterError(f"{name} is running (pid {process.pid}); stop it first.")
+        if Path(process.log).exists():  # the last run's log, kept for a look at why it stopped
+            Path(process.log).replace(f"{process.log}.previous")
+        self._launch(process)
+        self._save()
+        self._wait_until_healthy([process], time.monotonic() + (timeout or self.config.start_timeout))
+
+    def restart(self, name: str, timeout: float | None = None) -> None:
+        """Restarts one process. A replica is a rolling deploy: haproxy stops sending it new requests,
+        the ones it holds finish, it restarts, and haproxy sends it requests again once its health
+        check passes, so no request through the load balancer fails."""
+        if not name.startswith("replica"):
+            self.stop_one(name)
+            self.start_one(name, timeout)
+            return
+        self._set_server_state(name, "drain")
+        self._wait_until_idle(name)
+        self._set_server_state(name, "maint")
+        self.stop_one(name)
+        self.start_one(name, timeout)
+        self._set_server_state(name, "ready")
+        deadline = time.monotonic() + 60  # haproxy's checks: every 2 s, two in a row to rise
+        while not all(state.startswith("UP") for server, state in self.server_states().items()
+                      if server.endswith(f"/{name}")):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"haproxy does not see {name} up again: {self.server_states()}")
+            time.sleep(0.5)
+
+    def _admin(self, command: str) -> str:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(5)
+            client.connect(str(self._stats_socket()))
+            client.sendall(command.encode() + b"\n")
+            return b"".join(iter(lambda: client.recv(65536), b"")).decode()
+
+    def _set_server_state(self, replica: str, state: str) -> None:
+        """`drain`, `maint` or `ready` in every backend that holds the replica."""
+        for backend in REPLICA_BACKENDS:
+            answer = self._admin(f"set server {backend}/{replica} state {state}").strip()
+            if answer:
+                raise ClusterError(f"haproxy refused to set {backend}/{replica} to {state}: {answer}")
+
+    def _wait_until_idle(self, replica: str, seconds: float = 130.0) -> None:
+        """Until the replica holds no request (at most haproxy's server timeout and a little)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            rows = csv.DictReader(io.StringIO(self._admin("show stat").lstrip("# ")))
+            if all(row["scur"] == "0" for row in rows if row["svname"] == replica):
+                return
+            time.sleep(0.2)
 
     # stop
 
@@ -421,7 +510,10 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--redis-port", type=int, default=defaults.redis_port, help="0: any")
     start.add_argument("--model", type=Path, help="default: the newest models/*.tar.gz")
     start.add_argument("--timeout", type=float, default=defaults.start_timeout, help="seconds to become healthy")
-    for command in (start, commands.add_parser("stop", help="stop what `start` started")):
+    restart = commands.add_parser("restart", help="restart one process; a replica leaves haproxy while it restarts")
+    restart.add_argument("name", help="replica-N, actions-N or redis")
+    restart.add_argument("--timeout", type=float, default=defaults.start_timeout, help="seconds to become healthy")
+    for command in (start, commands.add_parser("stop", help="stop what `start` started"), restart):
         command.add_argument("--state-dir", type=Path, default=defaults.state_dir,
                              help="pid files, logs, configs and Redis's data (default .kefu/cluster)")
     endpoints = commands.add_parser("endpoints", help="print endpoints.yml for replicas (the Dockerfile's)")
@@ -440,6 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "stop":
             stopped = Cluster(ClusterConfig(state_dir=arguments.state_dir)).stop()
             print(f"Stopped {', '.join(stopped)}." if stopped else "No cluster was running.")
+            return 0
+        if arguments.command == "restart":
+            Cluster.attach(arguments.state_dir).restart(arguments.name, arguments.timeout)
+            print(f"Restarted {arguments.name}.")
             return 0
         if arguments.replicas < 1 or arguments.action_servers < 1:
             raise ClusterError("--replicas and --action-servers must be at least 1.")
