@@ -13,8 +13,9 @@ Data: the held-out phrasings (tests/data/unseen_phrasings*.yml, none of them in 
 data) with the project's trained model, and a seeded sample of Banking77's test split with a
 Banking77 model (`--banking77-model`, or trained here: stock sparse features, logistic regression).
 
-    .venv/bin/python benchmarks/explain.py --model models/kefu-choice.tar.gz --banking77-sample 0
-    .venv/bin/python benchmarks/explain.py --no-held-out --banking77-sample 300 --merge
+    .venv/bin/python benchmarks/explain.py --model models/kefu-choice.tar.gz --limit 40 --banking77-sample 0 \
+        --whole-timings 3
+    .venv/bin/python benchmarks/explain.py --no-held-out --banking77-sample 200 --merge
 
 Results: benchmarks/results/explain.{md,json}.
 """
