@@ -100,11 +100,12 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 600) -> None:
 
 
 @contextmanager
-def serving(command: list[str], health: str, log: Path) -> Iterator[None]:
+def serving(command: list[str], health: str, log: Path, env: dict[str, str] | None = None,
+            seconds: float = 600) -> Iterator[None]:
     with log.open("w") as handle:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=handle, env=ENV)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=handle, env=env or ENV)
         try:
-            wait_for(health, process)
+            wait_for(health, process, seconds)
             yield
         finally:
             process.terminate()
