@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from components.stores.connection import REDIS_ERRORS, connect, redis_url
-from components.stores.encryption import Cipher
+from components.stores.encryption import Cipher, reencrypt_sqlite_column
 from components.stores.spool import Spool
 from components.text import PiiMasker, detect_language
 
@@ -190,16 +190,8 @@ class FeedbackLog:
         """Encrypts every entry's `data` under the newest key; returns how many were rewritten.
         Run again after an interruption, it skips what it had done."""
         if self._red is None:
-            rewritten = 0
-            with self._connect() as connection:
-                rows = connection.execute("SELECT id, data FROM feedback_entries ORDER BY id").fetchall()
-                for row_id, data in rows:
-                    new = self.cipher.reencrypt(data, f"{self.path}, row {row_id}")
-                    if new is not None:
-                        rewritten += connection.execute(
-                            "UPDATE feedback_entries SET data = ? WHERE id = ? AND data = ?", (new, row_id, data)
-                        ).rowcount
-            connection.execute("VACUUM")  # so the file's free pages lose the old values too
+            connection = self._connect()
+            rewritten = reencrypt_sqlite_column(connection, self.cipher, "feedback_entries", "data", str(self.path))
             connection.close()
             return rewritten
         self._replay_spool()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from components.stores.encryption import Cipher
+from components.stores.encryption import Cipher, reencrypt_sqlite_column
 
 DEFAULT_HANDOFF_DB = ".kefu/handoffs.db"
 HANDOFF_DB_ENV = "KEFU_HANDOFF_DB"
@@ -117,17 +117,9 @@ class HandoffQueue:
     def reencrypt(self) -> int:
         """Encrypts every request's messages under the newest key; returns how many were rewritten.
         Run again after an interruption, it skips what it had done."""
-        rewritten = 0
-        with self._connect() as connection:
-            rows = connection.execute("SELECT id, last_messages FROM handoff_requests ORDER BY id").fetchall()
-            for row_id, stored in rows:
-                new = self.cipher.reencrypt(stored, f"{self.path}, request {row_id}")
-                if new is not None:
-                    rewritten += connection.execute(
-                        "UPDATE handoff_requests SET last_messages = ? WHERE id = ? AND last_messages = ?",
-                        (new, row_id, stored),
-                    ).rowcount
-        connection.execute("VACUUM")  # so the file's free pages lose the old values too
+        connection = self._connect()
+        rewritten = reencrypt_sqlite_column(connection, self.cipher, "handoff_requests", "last_messages",
+                                            str(self.path))
         connection.close()
         return rewritten
 

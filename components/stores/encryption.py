@@ -14,6 +14,7 @@ switched on is read as it was written; `kefu rotate-key` seals it.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -105,3 +106,20 @@ def _fernet(key: str, number: int, count: int) -> Fernet:
         raise EncryptionKeyError(
             f"{ENCRYPTION_KEY_VARIABLE}: key {number} of {count} is not a Fernet key (32 url-safe base64-encoded "
             f"bytes); make one with {NEW_KEY_COMMAND}") from None
+
+
+def reencrypt_sqlite_column(connection: sqlite3.Connection, cipher: Cipher, table: str, column: str,
+                            where: str) -> int:
+    """Seals every value of `table.column` under the newest key, then VACUUMs so the file's free
+    pages lose the old values too; returns how many rows were rewritten. A row changed since it
+    was read (`kefu forget` may run meanwhile) is left alone."""
+    rewritten = 0
+    with connection:
+        rows = connection.execute(f"SELECT id, {column} FROM {table} ORDER BY id").fetchall()
+        for row_id, stored in rows:
+            new = cipher.reencrypt(stored, f"{where}, row {row_id}")
+            if new is not None:
+                rewritten += connection.execute(f"UPDATE {table} SET {column} = ? WHERE id = ? AND {column} = ?",
+                                                (new, row_id, stored)).rowcount
+    connection.execute("VACUUM")
+    return rewritten

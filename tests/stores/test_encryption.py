@@ -89,6 +89,16 @@ def redis_env(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> RedisServ
     return server
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each store on SQLite (REDIS_URL unset), then on the test's Redis."""
+    if request.param == "redis":
+        request.getfixturevalue("redis_env")
+    else:
+        monkeypatch.delenv("REDIS_URL", raising=False)
+    return request.param
+
+
 def redis_bytes(server: RedisServer) -> bytes:
     """What a leak of Redis shows: every key's DUMP and the AOF files (once a rewrite is done)."""
     client = server.client()
@@ -208,13 +218,8 @@ def test_the_spool_written_while_redis_is_down_shows_no_customer_text(
     assert word.encode() not in redis_bytes(redis_env)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_a_wrong_or_missing_key_is_a_clear_error_and_loses_nothing(
-        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    if backend == "redis":
-        request.getfixturevalue("redis_env")
-    else:
-        monkeypatch.delenv("REDIS_URL", raising=False)
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key, word, prefix = new_key(), secret(), f"e{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv(ENCRYPTION_KEY_VARIABLE, key)
     write_everywhere(tmp_path, "customer", word, prefix)
@@ -243,13 +248,8 @@ def test_a_wrong_or_missing_key_is_a_clear_error_and_loses_nothing(
     assert read_everywhere(tmp_path, "customer", prefix) == expected_texts(word, backend == "redis")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_rotate_key_moves_everything_to_the_new_key_and_resumes(
         backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    if backend == "redis":
-        request.getfixturevalue("redis_env")
-    else:
-        monkeypatch.delenv("REDIS_URL", raising=False)
     old, new, prefix = new_key(), new_key(), f"e{uuid.uuid4().hex[:8]}"
     words = {"before-encryption": secret(), "old-key": secret(), "old-key-2": secret()}
     write_everywhere(tmp_path, "before-encryption", words["before-encryption"], prefix)
@@ -278,13 +278,8 @@ def test_rotate_key_moves_everything_to_the_new_key_and_resumes(
     assert not any(word.encode() in stored for word in words.values())
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_kefu_forget_erases_an_encrypted_conversation(
-        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    if backend == "redis":
-        request.getfixturevalue("redis_env")
-    else:
-        monkeypatch.delenv("REDIS_URL", raising=False)
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENCRYPTION_KEY_VARIABLE, new_key())
     prefix = f"e{uuid.uuid4().hex[:8]}"
     for sender in ("erase-me", "keep-me"):
