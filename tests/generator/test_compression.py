@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from rasa.core.agent import Agent
 
 from components.generator.compression import CompressionSettings
 from components.generator.generator import GeneratorFileError, ResponseGenerator
 from tests.generator.conftest import TEN_PAIRS
 from tests.generator.test_cli import kefu
-from tests.policies.test_generative_response import reply_of, train_core
+from tests.policies.test_generative_response import reply_of, train_core_serving
 
 QUESTIONS = [pair.question for pair in TEN_PAIRS]
 
@@ -125,14 +124,7 @@ def test_the_policy_serves_a_compressed_generator_and_keeps_it_compressed_in_the
         overfit_generators: dict[str, ResponseGenerator], tmp_path: Path) -> None:
     compressed = compressed_copy(overfit_generators["seq2seq"], tmp_path / "generator",
                                  CompressionSettings(int8=True, prune=0.3))
-    config = tmp_path / "config.yml"
-    config.write_text(yaml.safe_dump({
-        "recipe": "default.v1", "language": "en", "assistant_id": "kefu-compressed-test", "pipeline": [],
-        "policies": [{"name": "RulePolicy"}, {
-            "name": "components.policies.GenerativeResponsePolicy", "generator_path": str(tmp_path / "generator"),
-            "corpus": [], "nlu": [], "condition_on_intent": False, "context_turns": 0, "threshold": 0.0,
-            "facts": None, "device": "cpu"}]}))
-    model = train_core(config, tmp_path, "compressed")
+    model = train_core_serving(tmp_path / "generator", tmp_path, "compressed", device="cpu")
     with tarfile.open(model) as archive:
         names = archive.getnames()
         [config_member] = [name for name in names if name.endswith("generator/config.json")]

@@ -114,6 +114,18 @@ def train_core(config: Path, out: Path, name: str, *extra: str) -> Path:
     return out / f"{name}.tar.gz"
 
 
+def train_core_serving(generator: Path, out: Path, name: str, **policy: object) -> Path:
+    """A Rasa model whose GenerativeResponsePolicy serves the generator folder as it is."""
+    config = out / f"{name}-config.yml"
+    config.write_text(yaml.safe_dump({
+        "recipe": "default.v1", "language": "en", "assistant_id": f"kefu-{name}-test", "pipeline": [],
+        "policies": [{"name": "RulePolicy"}, {
+            "name": "components.policies.GenerativeResponsePolicy", "generator_path": str(generator),
+            "corpus": [], "nlu": [], "condition_on_intent": False, "context_turns": 0, "threshold": 0.0,
+            "facts": None, **policy}]}))
+    return train_core(config, out, name)
+
+
 def reply_of(agent: Agent, question: str) -> str:
     _, _, optional_events, *_ = predict(agent, [ActionExecuted("action_listen"), UserUttered(question)])
     return optional_events[0].value if optional_events else ""
@@ -214,13 +226,6 @@ def test_the_policy_serves_a_generator_trained_outside_rasa(tmp_path: Path) -> N
 
     trained = train_generator(TEN_PAIRS, TEN_PAIRS, tiny_config("seq2seq")).generator
     trained.save(tmp_path / "generator")
-    config = tmp_path / "config.yml"
-    config.write_text(yaml.safe_dump({
-        "recipe": "default.v1", "language": "en", "assistant_id": "kefu-pretrained-test", "pipeline": [],
-        "policies": [{"name": "RulePolicy"}, {
-            "name": "components.policies.GenerativeResponsePolicy", "generator_path": str(tmp_path / "generator"),
-            "corpus": [], "nlu": [], "condition_on_intent": False, "context_turns": 0, "threshold": 0.0,
-            "facts": None}]}))
-    agent = Agent.load(str(train_core(config, tmp_path, "served")))
+    agent = Agent.load(str(train_core_serving(tmp_path / "generator", tmp_path, "served")))
     for pair in TEN_PAIRS[:5]:
         assert reply_of(agent, pair.question) == trained.reply(pair.question).text
