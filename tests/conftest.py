@@ -54,7 +54,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     A test module stays on one worker, and the modules that share an expensive session
     fixture (the in-process assistant, the web bot) form one unit, so each is loaded once.
     The assistant's unit goes first, so one worker starts training at once while the other
-    runs the tests that need no trained model; the rest of the model's tests come last.
+    runs the tests that need no trained model; the rest of the model's tests come last, the
+    modules marked `longest` (minutes of their own once the model is there) first among them.
     """
     module = {item: item.nodeid.split("::")[0] for item in items}
     units: dict[str, str] = {}
@@ -67,9 +68,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             units.setdefault(module[item], module[item])
     needs_model = {units[module[item]] for item in items if "trained_model" in item.fixturenames}
 
+    longest = {units[module[item]] for item in items if item.get_closest_marker("longest")}
+
     def position(item: pytest.Item) -> int:
         unit = units[module[item]]
-        return 0 if unit == "assistant" else 2 if unit in needs_model else 1
+        if unit == "assistant":
+            return 0
+        return (2 if unit in longest else 3) if unit in needs_model else 1
 
     for item in items:
         item.add_marker(pytest.mark.xdist_group(units[module[item]]))

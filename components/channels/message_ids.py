@@ -9,7 +9,10 @@ is set, so every replica shares it; in process otherwise (bounded, least recentl
 While Redis is unreachable each process keeps its own record.
 
 A claim is kept alive while its processing runs and expires `claim_seconds` after its server
-died, so a retry then processes the message on another replica.
+died, so a retry then processes the message on another replica. A server can die after the
+turn was stored but before its replies were recorded; Redis keeps a mark of every id that was
+ever claimed, and a retry of a marked id first looks for the message in the conversation and,
+when it is there, answers with that turn's replies instead of running it again.
 
 With `KEFU_ENCRYPTION_KEY` set the replies recorded in Redis are encrypted; the key (sender
 and message id) and its expiry stay readable.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -28,6 +32,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
+from rasa.core.tracker_store import TrackerStore
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import response
 from sanic.response import HTTPResponse
 
@@ -40,8 +47,11 @@ MAX_MESSAGE_ID_CHARS = 128
 CLAIMED = "claimed "  # a record's value while its message is processed: the claim's token follows
 WHERE = "the message id record"
 KEY_PREFIX = "kefu:message:"
+CLAIMED_MARK = ":claimed"  # suffix of the key that says an id was claimed at least once
 
 Replies = list[dict[str, Any]]
+# What CollectingOutputChannel keeps of a bot message, besides its recipient.
+COLLECTED_FIELDS = ("text", "image", "buttons", "attachment", "custom", "elements", "quick_replies")
 
 # Only the claim's owner may extend or drop it: a claim that expired may belong to a retry now.
 EXTEND_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end"
@@ -61,6 +71,11 @@ class InvalidMessageId(ValueError):
 
 class StillProcessing(Exception):
     """The first request for this id has not finished within `wait_seconds`."""
+
+
+def message_key(sender: str, message_id: str) -> str:
+    """The record's key; the sender in braces is Redis Cluster's hash tag."""
+    return f"{KEY_PREFIX}{{{sender}}}:{message_id}"
 
 
 def message_id_of(body: dict[str, Any]) -> str | None:
@@ -92,6 +107,7 @@ class Records(Protocol):
     def extend(self, key: str, token: str, seconds: float) -> None: ...
     def release(self, key: str, token: str) -> None: ...
     def finish(self, key: str, replies: str, seconds: float) -> None: ...
+    def claimed_before(self, key: str, seconds: float) -> bool: ...
 
 
 class LocalRecords:
@@ -132,6 +148,9 @@ class LocalRecords:
     def finish(self, key: str, replies: str, seconds: float) -> None:
         self._write(key, replies, seconds)
 
+    def claimed_before(self, key: str, seconds: float) -> bool:
+        return False  # a claim of this process ends with its replies or its release, never lost
+
 
 class RedisRecords:
     """In Redis, shared by every replica: one string per (sender, id) with its own expiry, the
@@ -161,13 +180,23 @@ class RedisRecords:
     def finish(self, key: str, replies: str, seconds: float) -> None:
         self.client.set(key, self.cipher.encrypt(replies), px=int(seconds * 1000))
 
+    def claimed_before(self, key: str, seconds: float) -> bool:
+        """Marks `key` as claimed; True when it already was, by a claim that ended without replies."""
+        return not self.client.set(key + CLAIMED_MARK, "1", nx=True, px=int(seconds * 1000))
+
+    def forget(self, sender: str) -> int:
+        """Deletes every record of `sender`'s messages (claims and replies); returns how many."""
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", message_key(sender, "")) + "*"
+        keys = list(self.client.scan_iter(match=pattern, count=1000))
+        return int(self.client.delete(*keys)) if keys else 0
+
     def reencrypt(self) -> int:
         """Encrypts every recorded reply under the newest key; returns how many were rewritten.
         Run again after an interruption, it skips what it had done."""
         rewritten = 0
         for key in self.client.scan_iter(match=f"{KEY_PREFIX}*", count=1000):
             value = self.client.get(key)
-            if value is None or value.startswith(CLAIMED.encode()):
+            if value is None or value.startswith(CLAIMED.encode()) or key.endswith(CLAIMED_MARK.encode()):
                 continue
             new = self.cipher.reencrypt(value.decode("utf-8"), f"{WHERE} {key.decode()} in Redis")
             if new is not None:
@@ -187,14 +216,18 @@ class ProcessedMessages:
     def _records(self) -> Records:
         return self.shared if self.shared is not None and OUTAGE.should_try() else self.local
 
-    async def once(self, sender: str, message_id: str, process: Callable[[], Awaitable[Replies]]) -> Replies:
+    async def once(self, sender: str, message_id: str, process: Callable[[], Awaitable[Replies]],
+                   stored: Callable[[], Awaitable[Replies | None]] | None = None) -> Replies:
         """The replies of the first processing of `message_id` from `sender`; `process` runs only
-        when there are none yet. Raises StillProcessing, or what `process` raised."""
-        key = f"{KEY_PREFIX}{{{sender}}}:{message_id}"
+        when there are none yet. `stored` finds the replies of a turn that was stored but whose
+        server died before recording them. Raises StillProcessing, or what `process` raised."""
+        key = message_key(sender, message_id)
         token = uuid.uuid4().hex
         records, replies = await self._wait_for_turn(key, token)
         if replies is not None:
             return replies
+        if stored is not None and self._claimed_before(records, key):
+            process = _first_found(stored, process)
         # Shielded: a client that hangs up mid-turn does not cut the turn short; its retry gets the replies.
         return await asyncio.shield(asyncio.ensure_future(self._process(records, key, token, process)))
 
@@ -241,6 +274,13 @@ class ProcessedMessages:
             await asyncio.sleep(self.settings.claim_seconds / 3)
             self._quietly(records.extend, key, token, self.settings.claim_seconds)
 
+    def _claimed_before(self, records: Records, key: str) -> bool:
+        try:
+            return records.claimed_before(key, self.settings.expiry_hours * 3600)
+        except REDIS_ERRORS as error:  # the turn then runs; Redis down, it cannot have been stored there
+            OUTAGE.failed(WHERE, error)
+            return False
+
     @staticmethod
     def _quietly(operation: Callable[..., None], *args: Any) -> None:
         """A claim's write that may fail while Redis is down: the claim then expires by itself."""
@@ -249,13 +289,18 @@ class ProcessedMessages:
         except REDIS_ERRORS as error:
             OUTAGE.failed(WHERE, error)
 
-    async def respond(self, sender: str, message_id: str | None,
-                      process: Callable[[], Awaitable[Replies]]) -> HTTPResponse:
+    async def respond(self, sender: str, message_id: str | None, process: Callable[[], Awaitable[Replies]],
+                      tracker_store: TrackerStore | None = None) -> HTTPResponse:
         """A channel's answer: the replies, processed once per id; without an id, processed as always."""
         if message_id is None:
             return response.json(await process())
+
+        async def stored() -> Replies | None:
+            tracker = await tracker_store.retrieve(sender) if tracker_store is not None else None
+            return replies_of_turn(tracker, message_id) if tracker is not None else None
+
         try:
-            return response.json(await self.once(sender, message_id, process))
+            return response.json(await self.once(sender, message_id, process, stored))
         except StillProcessing:
             return response.json({"error": "this message_id is still being processed: send it again shortly"},
                                  status=503, headers={"Retry-After": "1"})
@@ -263,3 +308,32 @@ class ProcessedMessages:
             logger.exception("Message %s from %s was not processed", message_id, sender)
             return response.json({"error": "the message was not processed: send it again with the same message_id"},
                                  status=503)
+
+
+def replies_of_turn(tracker: DialogueStateTracker, message_id: str) -> Replies | None:
+    """The bot's messages after the customer's message `message_id`, as a channel collects them;
+    None when the conversation does not hold that message."""
+    replies: Replies | None = None
+    for event in tracker.events:
+        if isinstance(event, UserUttered):
+            if replies is not None:
+                break
+            if event.message_id == message_id:
+                replies = []
+        elif isinstance(event, BotUttered) and replies is not None:
+            message = {name: value for name, value in event.message().items()
+                       if value and name in COLLECTED_FIELDS}
+            replies.append({"recipient_id": tracker.sender_id, **message})
+    return replies
+
+
+def _first_found(stored: Callable[[], Awaitable[Replies | None]],
+                 process: Callable[[], Awaitable[Replies]]) -> Callable[[], Awaitable[Replies]]:
+    async def stored_or_processed() -> Replies:
+        replies = await stored()
+        if replies is not None:
+            logger.info("A retried message was already in its conversation: answered with its stored replies")
+            return replies
+        return await process()
+
+    return stored_or_processed

@@ -62,6 +62,7 @@ class RestInput(RasaRestInput):
                                                  message_id=message_id, metadata=self.get_metadata(request)))
                 return collector.messages
 
-            return await self.processed.respond(sender, message_id, process)
+            return await self.processed.respond(sender, message_id, process,
+                                                request.app.ctx.agent.tracker_store)
 
         return webhook

@@ -103,7 +103,8 @@ class WebChatInput(InputChannel):
                 await self._mark_generated_replies(request, sender, messages)
                 return messages
 
-            return await self.processed.respond(sender, message_id, process)
+            return await self.processed.respond(sender, message_id, process,
+                                                request.app.ctx.agent.tracker_store)
 
         @page.route("/labels", methods=["GET"])
         async def labels(request: Request) -> HTTPResponse:

@@ -18,16 +18,16 @@ from typing import Any
 
 import aiohttp
 import pytest
-from rasa.core.channels.channel import InputChannel, UserMessage, register
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage, register
 from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Sanic
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from components.channels.message_ids import MessageIdSettings
+from components.channels.message_ids import MessageIdSettings, RedisRecords, message_key
 from components.channels.rest import RestInput
 from components.channels.webchat import WebChatInput
 from tests.channels import test_browser
@@ -60,7 +60,9 @@ class CountingBot:
             tracker.update(UserUttered(message.text, message_id=message.message_id))
             number = len([e for e in tracker.events if isinstance(e, UserUttered)])
             await asyncio.sleep(self.seconds_per_message)
-            await message.output_channel.send_text_message(message.sender_id, f"#{number} {message.text}")
+            reply = f"#{number} {message.text}"
+            await message.output_channel.send_text_message(message.sender_id, reply)
+            tracker.update(BotUttered(reply))
             await self.tracker_store.save(tracker)
 
     async def user_messages(self, sender: str) -> list[tuple[str, str]]:
@@ -154,6 +156,29 @@ def test_with_redis_two_servers_process_an_id_once(channel: type, redis_server: 
 
     asyncio.run(scenario())
     assert redis_server.client().ttl(f"kefu:message:{{{sender}}}:m1") > 23 * 3600  # kept a day, then gone
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_retry_after_a_server_died_between_storing_a_turn_and_recording_it_gets_the_stored_replies(
+        channel: type, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    sender = f"bea-{channel.name()}"
+
+    async def scenario() -> None:
+        bot = CountingBot()
+        async with serving(channel(), bot) as post:
+            await post({"sender": sender, "message": "hello", "message_id": "m1"})
+            # What a server killed after the turn was stored leaves: the turn in the conversation,
+            # the id marked as claimed, its claim expired, no replies recorded.
+            await bot.handle_message(UserMessage("my order", CollectingOutputChannel(), sender, message_id="m2"))
+            RedisRecords(redis_server.client()).claimed_before(message_key(sender, "m2"), 60)
+            status, replies = await post({"sender": sender, "message": "my order", "message_id": "m2"})
+            fresh = await post({"sender": sender, "message": "thanks", "message_id": "m3"})
+        assert status == 200 and texts(replies) == ["#2 my order"]
+        assert texts(fresh[1]) == ["#3 thanks"]
+        assert await bot.user_messages(sender) == [("hello", "m1"), ("my order", "m2"), ("thanks", "m3")]
+
+    asyncio.run(scenario())
 
 
 def test_a_record_expires_after_the_configured_time(redis_server: RedisServer,

@@ -22,7 +22,6 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from deploy.cluster import Cluster, is_running, port_is_free, program_path
 from deploy.load_client import Exchange, LoadResult, LoadSettings, audit, run_conversations, stored_events
 from tests.conftest import PROJECT
 
+pytestmark = pytest.mark.longest  # tests/conftest.py starts it as soon as the model is trained
 CLUSTER = [sys.executable, str(PROJECT / "deploy" / "cluster.py")]
 # Two replicas loading TensorFlow and PyTorch: 2 to 4 minutes on two cores, longer next to
 # the suite's other worker.
@@ -139,7 +139,8 @@ def stored(cluster: Cluster, result: LoadResult | Sequence[str]) -> dict[str, li
 
 def assert_nothing_lost_or_doubled(cluster: Cluster, result: LoadResult) -> None:
     audits = audit(result, stored(cluster, result))
-    assert [a for a in audits if a.lost or a.duplicated or a.out_of_order or a.unanswered] == []
+    failed = [a for a in audits if a.lost or a.duplicated or a.out_of_order or a.unanswered]
+    assert failed == [], "\n".join(map(repr, failed))  # whole, not cut short by pytest
     assert sum(a.stored for a in audits) == sum(a.acknowledged for a in audits) > 0
 
 
@@ -250,13 +251,16 @@ def test_redis_down_for_30_seconds_replies_say_so_nothing_answered_is_lost_and_s
         cluster.stop_one("redis")
         stopped = time.monotonic()
         time.sleep(30)
+        restarting = time.monotonic()  # replicas may answer again before start_one sees Redis healthy
         cluster.start_one("redis", timeout=60)
         restarted = time.monotonic()
         load.wait_until_every_conversation_is_answered_after(restarted + 5)
         result = load.finish()
     assert not result.unacknowledged()
-    during = [e for e in result.exchanges if stopped + 3 < e.answered_at - e.seconds and e.answered_at < restarted]
-    assert during and all(len(e.reply_texts) == 1 and e.reply_texts[0] in unavailable for e in during)
+    during = [e for e in result.exchanges if stopped + 3 < e.answered_at - e.seconds and e.answered_at < restarting]
+    assert during
+    assert [(e.text, e.reply_texts) for e in during
+            if len(e.reply_texts) != 1 or e.reply_texts[0] not in unavailable] == []
     # Service resumes by itself: messages sent a few seconds after the restart get real answers.
     after = [e for e in result.exchanges if e.answered_at - e.seconds > restarted + 5]
     assert after and not any(set(e.reply_texts) & set(unavailable) for e in after)
@@ -277,26 +281,18 @@ def test_a_rolling_restart_of_a_replica_fails_no_request(cluster: Cluster, clust
     assert_nothing_lost_or_doubled(cluster, result)
 
 
-def test_kill_9_of_a_replica_during_load_loses_no_message_and_runs_only_an_interrupted_one_twice(
-        cluster: Cluster) -> None:
+def test_kill_9_of_a_replica_during_load_loses_and_doubles_no_message(cluster: Cluster) -> None:
     with BackgroundLoad(cluster.config.url) as load:
         load.wait_for_answers(8)
         os.kill(cluster.process("replica-2").pid, signal.SIGKILL)
         killed = time.monotonic()
         load.wait_until_every_conversation_is_answered_after(killed + 10)
         result = load.finish()
-    # Messages the dead replica held were sent again with their ids and answered by the other.
+    # Messages the dead replica held were sent again with their ids and answered by the other;
+    # one it had stored but not recorded as processed is answered from the conversation.
     assert not result.unacknowledged()
     assert {e.replica for e in result.exchanges if e.answered_at - e.seconds > killed + 10} == {"replica-1"}
-    events = stored(cluster, result)
-    audits = audit(result, events)
-    assert [a for a in audits if a.lost or a.out_of_order or a.unanswered] == []
-    # Known gap (docs/load.md): a replica killed after it stored a message but before it recorded
-    # the id as processed leaves the retry to run it again. Only such an interrupted message may.
-    stored_ids = Counter(e.get("message_id") for conversation in events.values() for e in conversation
-                         if e.get("event") == "user")
-    interrupted = {e.message_id for e in result.exchanges if e.failed_sends}
-    assert {message_id for message_id, count in stored_ids.items() if count > 1} <= interrupted
+    assert_nothing_lost_or_doubled(cluster, result)
 
 
 def test_stop_leaves_nothing_running(cluster: Cluster) -> None:
