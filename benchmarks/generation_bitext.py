@@ -1,8 +1,12 @@
-"""Reply generation on Bitext customer support: Kefu's two generators against two baselines.
+"""Reply generation on Bitext customer support: Kefu's generators against two baselines.
 
-    .venv/bin/python benchmarks/generation_bitext.py            # the full run (about 50 minutes on 2 cores)
+    .venv/bin/python benchmarks/generation_bitext.py            # the full run (about 20 minutes a generator)
     .venv/bin/python benchmarks/generation_bitext.py --quick    # a few minutes, to check the script; not saved
-    .venv/bin/python benchmarks/generation_bitext.py --reuse transformer  # retrain only the seq2seq
+    .venv/bin/python benchmarks/generation_bitext.py --reuse transformer  # score the saved transformer again
+    .venv/bin/python benchmarks/generation_bitext.py --generators seq2seq seq2seq_rag
+
+Generators: seq2seq, transformer, and seq2seq_rag (the seq2seq reading the two nearest training
+answers beside the question, with copy attention).
 
 Steps: `kefu corpus build` splits Bitext 80/10/10 with a fixed seed; each architecture
 trains from `benchmarks/configs/bitext_<architecture>.yml` within its time budget; every
@@ -50,7 +54,8 @@ BITEXT = ROOT.parent / "shared" / "datasets" / "bitext_customer_support" / \
     "Bitext_Sample_Customer_Support_Training_Dataset_4514.csv"
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work"  # corpus and models; git-ignored
-ARCHITECTURES = ("seq2seq", "transformer")
+# Generator configurations, each benchmarks/configs/bitext_<name>.yml.
+ARCHITECTURES = ("seq2seq", "transformer", "seq2seq_rag")
 
 
 def load_config(architecture: str, quick: bool) -> GeneratorConfig:
@@ -116,19 +121,21 @@ def gpu_throughput(train: list, valid: list) -> dict[str, float] | None:
 def reproduce_note(reused: list[str]) -> str:
     """What the command does, for the first line of the results."""
     if not reused:
-        return ("trains both generators, about 50 minutes on 2 cores; `--reuse transformer` or `--reuse seq2seq` "
-                "scores the model an earlier run saved in `benchmarks/work/` instead of training it again")
+        return ("trains each generator, about 20 minutes each on 2 cores; `--reuse NAME` scores the model an "
+                "earlier run saved in `benchmarks/work/` instead of training it again")
     models = list(dict.fromkeys(reused))
-    what = f"the {models[0]} model" if len(models) == 1 else "both models"
+    what = f"the {models[0]} model" if len(models) == 1 else f"the {', '.join(models)} models"
     return (f"scores {what} an earlier run saved in `benchmarks/work/`, with the training figures that run "
-            "recorded, instead of training again; without `--reuse` both generators train, about 50 minutes "
-            "on 2 cores")
+            "recorded, instead of training again; without `--reuse` each generator trains, about 20 minutes "
+            "each on 2 cores")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script; nothing is saved")
     parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--generators", nargs="+", default=list(ARCHITECTURES), choices=ARCHITECTURES,
+                        help="which generator configurations to train and score")
     parser.add_argument("--reuse", action="append", default=[], choices=ARCHITECTURES,
                         help="evaluate this architecture's model from the last run (benchmarks/work) instead of "
                              "training it again; its training figures are copied from the last results")
@@ -145,7 +152,7 @@ def main() -> None:
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     last = json.loads((RESULTS / "generation_bitext.json").read_text()) if args.reuse else {}
     systems, training = [RetrievalBaseline(train), IntentPrototypeBaseline(train)], {}
-    for architecture in ARCHITECTURES:
+    for architecture in args.generators:
         folder = WORK / f"bitext_{architecture}"
         if architecture in args.reuse:
             generator = ResponseGenerator.load(folder, device="cpu")

@@ -1,4 +1,5 @@
-"""From corpus records to padded tensors: source = last context turns + question, target = answer."""
+"""From corpus records to padded tensors: source = last context turns + question (+ retrieved
+answers), target = answer."""
 
 from __future__ import annotations
 
@@ -54,15 +55,23 @@ def read_split(folder: Path, split: str) -> list[Dialogue]:
 
 
 def encode_source(tokenizer: SubwordTokenizer, question: str, context: Sequence[str], context_turns: int,
-                  max_tokens: int) -> list[int]:
-    """`turn <sep> turn <sep> question`, cut from the left so the question survives."""
+                  max_tokens: int, evidence: Sequence[str] = (), max_evidence_tokens: int = 48) -> list[int]:
+    """`turn <sep> turn <sep> question`, cut from the left so the question survives; then
+    `<sep> answer` for each retrieved answer in `evidence` (each cut to `max_evidence_tokens`),
+    the question keeping at least half of `max_tokens`."""
     turns = [*list(context)[-context_turns:], question] if context_turns else [question]
     ids: list[int] = []
     for turn in turns:
         if ids:
             ids.append(SEP_ID)
         ids.extend(tokenizer.encode(turn))
-    return ids[-max_tokens:] or [SEP_ID]
+    if not evidence:
+        return ids[-max_tokens:] or [SEP_ID]
+    retrieved: list[int] = []
+    for answer in evidence:
+        retrieved += [SEP_ID, *tokenizer.encode(answer)[:max_evidence_tokens]]
+    question_ids = ids[-max(max_tokens - len(retrieved), max_tokens // 2):] or [SEP_ID]
+    return (question_ids + retrieved)[:max_tokens]
 
 
 def encode_target(tokenizer: SubwordTokenizer, answer: str, max_tokens: int) -> list[int]:
@@ -78,9 +87,14 @@ class Example:
 
 
 def encode_dialogues(dialogues: Sequence[Dialogue], tokenizer: SubwordTokenizer, context_turns: int,
-                     max_source_tokens: int, max_target_tokens: int) -> list[Example]:
-    return [Example(encode_source(tokenizer, d.question, d.context, context_turns, max_source_tokens),
-                    encode_target(tokenizer, d.answer, max_target_tokens)) for d in dialogues]
+                     max_source_tokens: int, max_target_tokens: int,
+                     evidence: Sequence[Sequence[str]] | None = None, max_evidence_tokens: int = 48) -> list[Example]:
+    """`evidence[i]`: the retrieved answers put after dialogue i's question (none by default)."""
+    evidence = evidence or [()] * len(dialogues)
+    return [Example(encode_source(tokenizer, d.question, d.context, context_turns, max_source_tokens, found,
+                                  max_evidence_tokens),
+                    encode_target(tokenizer, d.answer, max_target_tokens))
+            for d, found in zip(dialogues, evidence, strict=True)]
 
 
 def pad(rows: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:

@@ -32,6 +32,7 @@ from components.generator.metrics import (
     rouge_l,
     token_f1,
 )
+from components.generator.retrieval import RetrievalIndex, char_ngram_tfidf
 
 
 class ReplySystem(Protocol):
@@ -40,24 +41,16 @@ class ReplySystem(Protocol):
     def replies(self, questions: Sequence[str], contexts: Sequence[Sequence[str]]) -> list[str]: ...
 
 
-def _tfidf():  # noqa: ANN202 - sklearn's TfidfVectorizer
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    # character n-grams inside word boundaries work for English and Chinese alike
-    return TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, lowercase=True)
-
-
 class RetrievalBaseline:
+    """The answer of the nearest training question (ties and no match: the first such pair)."""
+
     name = "retrieval (TF-IDF)"
 
     def __init__(self, train: Sequence[Dialogue]) -> None:
-        self.answers = [d.answer for d in train]
-        self.vectorizer = _tfidf()
-        self.questions = self.vectorizer.fit_transform([d.question for d in train])
+        self.index = RetrievalIndex([d.question for d in train], [d.answer for d in train])
 
     def replies(self, questions: Sequence[str], contexts: Sequence[Sequence[str]] = ()) -> list[str]:
-        similarity = self.vectorizer.transform(list(questions)) @ self.questions.T
-        return [self.answers[int(row.argmax())] if row.nnz else self.answers[0] for row in similarity.tocsr()]
+        return [found[0] for found in self.index.evidence(questions, 1)]
 
 
 class IntentPrototypeBaseline:
@@ -69,13 +62,13 @@ class IntentPrototypeBaseline:
         labelled = [d for d in train if d.intent]
         if len({d.intent for d in labelled}) < 2:
             raise ValueError("the intent-prototype baseline needs a train split with at least two intents")
-        self.vectorizer = _tfidf()
+        self.vectorizer = char_ngram_tfidf()
         features = self.vectorizer.fit_transform([d.question for d in labelled])
         self.classifier = LinearSVC(C=1.0, random_state=0).fit(features, [d.intent for d in labelled])
         answers_by_intent: dict[str, list[str]] = {}
         for dialogue in labelled:
             answers_by_intent.setdefault(dialogue.intent, []).append(dialogue.answer)
-        answer_vectorizer = _tfidf()
+        answer_vectorizer = char_ngram_tfidf()
         answer_vectorizer.fit([d.answer for d in labelled])
         self.prototypes = {}
         for intent, answers in answers_by_intent.items():

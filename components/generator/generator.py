@@ -4,6 +4,7 @@
     MODEL/model.safetensors   weights (tied embeddings stored once)
     MODEL/tokenizer.json      the sub-word tokenizer
     MODEL/calibration.json    Platt scaling of the reply confidence
+    MODEL/retrieval.jsonl     the pairs whose answers it reads beside the question (retrieval_k > 0)
 
 A compressed folder (`kefu generator compress`) has MODEL/model.compressed.safetensors in
 place of the weights and says how it was compressed in config.json; it loads the same way.
@@ -30,9 +31,10 @@ from components.generator.compression import (
     load_compressed_weights,
     save_compressed_weights,
 )
-from components.generator.data import Dialogue, encode_dialogues, encode_source, length_bucketed_batches, pad
+from components.generator.data import Dialogue, Example, encode_dialogues, encode_source, length_bucketed_batches, pad
 from components.generator.decoding import DecodingSettings, decode
 from components.generator.metrics import PlattCalibration
+from components.generator.retrieval import RetrievalFileError, RetrievalIndex
 from components.generator.seq2seq import Seq2Seq, Seq2SeqConfig
 from components.generator.tokenizer import PAD_ID, SubwordTokenizer
 from components.generator.transformer import Transformer, TransformerConfig
@@ -57,6 +59,18 @@ class InputSettings:
     context_turns: int = 2  # earlier turns put before the question
     max_source_tokens: int = 128  # the source is cut from the left, so the question stays
     max_target_tokens: int = 96  # longer answers are cut in training
+    # Retrieval-augmented generation: the answers of the k nearest training questions follow the
+    # question in the source (components/generator/retrieval.py); 0 reads the question alone.
+    retrieval_k: int = 0
+    max_evidence_tokens: int = 48  # of each retrieved answer
+
+    def __post_init__(self) -> None:
+        for name in ("context_turns", "retrieval_k"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"inputs.{name} must be a whole number >= 0, not {getattr(self, name)!r}")
+        for name in ("max_source_tokens", "max_target_tokens", "max_evidence_tokens"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"inputs.{name} must be a whole number >= 1, not {getattr(self, name)!r}")
 
 
 def dataclass_from_dict(kind: type, values: dict[str, Any], where: str) -> Any:
@@ -89,7 +103,7 @@ class Reply:
 class ResponseGenerator:
     def __init__(self, model: nn.Module, tokenizer: SubwordTokenizer, inputs: InputSettings | None = None,
                  decoding: DecodingSettings | None = None, calibration: PlattCalibration | None = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", retrieval: RetrievalIndex | None = None) -> None:
         self.device = pick_device(device) if isinstance(device, str) else device
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
@@ -98,6 +112,10 @@ class ResponseGenerator:
         self.calibration = calibration or PlattCalibration()
         self.trace_steps = True  # on a CPU, decode with a traced step (decoding.stepper); False: eager
         self.compression: CompressionSettings | None = None  # how `save` stores the weights; None: float
+        self.retrieval = retrieval
+        if self.inputs.retrieval_k and retrieval is None:
+            raise ValueError(f"inputs.retrieval_k is {self.inputs.retrieval_k}, but the generator has no "
+                             "retrieval index")
 
     @property
     def architecture(self) -> str:
@@ -120,22 +138,39 @@ class ResponseGenerator:
         contexts = contexts or [()] * len(questions)
         results: list[Reply] = []
         for start in range(0, len(questions), batch_size):
-            sources = [encode_source(self.tokenizer, q, c, self.inputs.context_turns, self.inputs.max_source_tokens)
-                       for q, c in zip(questions[start : start + batch_size], contexts[start : start + batch_size],
-                                       strict=True)]
-            source, mask = pad(sources)
+            end = start + batch_size
+            source, mask = pad(self.sources(questions[start:end], contexts[start:end]))
             hypotheses = decode(self.model, source.to(self.device), mask.to(self.device), decoding or self.decoding,
                                 self.trace_steps)
             results += [Reply(self.tokenizer.decode(h.tokens), len(h.tokens), h.mean_log_prob,
                               self.calibration.probability(h.mean_log_prob), h.finished) for h in hypotheses]
         return results
 
+    def evidence(self, questions: Sequence[str], exclude: Sequence[int] | None = None) -> list[list[str]] | None:
+        """The retrieved answers for each question; None when the generator reads none."""
+        if not self.inputs.retrieval_k or self.retrieval is None:
+            return None
+        return self.retrieval.evidence(questions, self.inputs.retrieval_k, exclude)
+
+    def sources(self, questions: Sequence[str], contexts: Sequence[Sequence[str]]) -> list[list[int]]:
+        """Source token ids, as the model reads them: context, question, retrieved answers."""
+        evidence = self.evidence(questions) or [()] * len(questions)
+        return [encode_source(self.tokenizer, q, c, self.inputs.context_turns, self.inputs.max_source_tokens,
+                              found, self.inputs.max_evidence_tokens)
+                for q, c, found in zip(questions, contexts, evidence, strict=True)]
+
+    def examples(self, dialogues: Sequence[Dialogue], own_pairs: bool = False) -> list[Example]:
+        """Training examples; `own_pairs`: `dialogues` are the index's own pairs, in its order,
+        and none reads its own answer."""
+        questions = [d.question for d in dialogues]
+        evidence = self.evidence(questions, list(range(len(dialogues))) if own_pairs else None)
+        return encode_dialogues(dialogues, self.tokenizer, self.inputs.context_turns, self.inputs.max_source_tokens,
+                                self.inputs.max_target_tokens, evidence, self.inputs.max_evidence_tokens)
+
     @torch.inference_mode()
     def perplexity(self, dialogues: Sequence[Dialogue], batch_tokens: int = 8000) -> float:
         """exp(mean negative log-likelihood per reference answer token)."""
-        return math.exp(mean_token_loss(self.model, encode_dialogues(
-            dialogues, self.tokenizer, self.inputs.context_turns, self.inputs.max_source_tokens,
-            self.inputs.max_target_tokens), self.device, batch_tokens))
+        return math.exp(mean_token_loss(self.model, self.examples(dialogues), self.device, batch_tokens))
 
     def save(self, folder: str | Path) -> None:
         from safetensors.torch import save_model
@@ -157,6 +192,8 @@ class ResponseGenerator:
         self.tokenizer.save(folder)
         (folder / CALIBRATION_FILE).write_text(json.dumps(asdict(self.calibration), indent=2) + "\n",
                                                encoding="utf-8")
+        if self.retrieval is not None:
+            self.retrieval.save(folder)
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "auto") -> ResponseGenerator:
@@ -199,7 +236,11 @@ class ResponseGenerator:
         calibration_file = folder / CALIBRATION_FILE
         calibration = (dataclass_from_dict(PlattCalibration, _read_json(calibration_file), str(calibration_file))
                        if calibration_file.exists() else PlattCalibration())
-        generator = cls(model, tokenizer, inputs, decoding, calibration, device)
+        try:
+            retrieval = RetrievalIndex.load(folder) if inputs.retrieval_k else None
+        except RetrievalFileError as error:
+            raise GeneratorFileError(str(error)) from error
+        generator = cls(model, tokenizer, inputs, decoding, calibration, device, retrieval)
         generator.compression = compression
         return generator
 

@@ -3,6 +3,11 @@
 One embedding table serves the encoder input, the decoder input and the output layer
 (tied weights). The decoder runs over the whole target at once in training (teacher
 forcing), or token by token with `step` when decoding or when `teacher_forcing` < 1.
+
+With `copy_attention` (a pointer-generator) each step mixes the vocabulary distribution with
+the attention over the source, spread onto the source's tokens, by a learnt gate, so words of
+the source (and of retrieved answers in it) can be copied. The model then returns
+log-probabilities, which cross-entropy and decoding take as they take logits.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from components.generator.copy_attention import copy_mixture
 from components.generator.tokenizer import PAD_ID
 
 DecoderState = dict[str, Tensor]  # every tensor has the batch first, so beams reorder with index_select
@@ -28,6 +34,7 @@ class Seq2SeqConfig:
     dropout: float = 0.1
     attention: str = "luong"  # luong (multiplicative) | bahdanau (additive)
     teacher_forcing: float = 1.0  # chance of feeding the reference token in training; < 1 is slower
+    copy_attention: bool = False  # pointer-generator: copy source tokens through the attention
 
     def __post_init__(self) -> None:
         if self.attention not in ("luong", "bahdanau"):
@@ -56,6 +63,10 @@ class Attention(nn.Module):
         """Context vectors [batch, steps, hidden] for decoder states [batch, steps, hidden];
         `keys` from `self.keys(memory)`; `memory_bias` [batch, 1, source steps] is 0 on real
         tokens and -inf on padding."""
+        return self.weights(queries, keys, memory_bias) @ memory
+
+    def weights(self, queries: Tensor, keys: Tensor, memory_bias: Tensor) -> Tensor:
+        """Attention weights [batch, steps, source steps]."""
         if self.kind == "luong":
             scores = queries @ keys.transpose(1, 2)
         else:
@@ -64,7 +75,7 @@ class Attention(nn.Module):
         weights = torch.softmax(scores + memory_bias, dim=-1)
         if self.record is not None:
             self.record.append(weights.detach())
-        return weights @ memory
+        return weights
 
 
 class Seq2Seq(nn.Module):
@@ -84,6 +95,8 @@ class Seq2Seq(nn.Module):
         self.combine = nn.Linear(2 * hidden, hidden)
         self.to_embedding = nn.Linear(hidden, config.embedding_dim)
         self.dropout = nn.Dropout(config.dropout)
+        # P(generate from the vocabulary) at each step, from the decoder state and its context
+        self.copy_gate = nn.Linear(2 * hidden, 1) if config.copy_attention else None
         nn.init.normal_(self.embedding.weight, std=config.embedding_dim**-0.5)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
@@ -104,12 +117,19 @@ class Seq2Seq(nn.Module):
         # computed once here rather than at every decoding step
         memory_bias = torch.zeros(source_mask.shape, dtype=memory.dtype, device=memory.device)
         memory_bias = memory_bias.masked_fill(~source_mask, float("-inf")).unsqueeze(1)
-        return {"hidden": final, "memory": memory, "keys": self.attention.keys(memory), "memory_bias": memory_bias}
+        state = {"hidden": final, "memory": memory, "keys": self.attention.keys(memory), "memory_bias": memory_bias}
+        if self.copy_gate is not None:  # only the copy needs the source ids at each step
+            state["source"] = source
+        return state
 
     def _output(self, states: Tensor, state: DecoderState) -> Tensor:
-        context = self.attention(states, state["keys"], state["memory"], state["memory_bias"])
-        combined = torch.tanh(self.combine(torch.cat([states, context], dim=-1)))
-        return F.linear(self.to_embedding(self.dropout(combined)), self.embedding.weight)
+        weights = self.attention.weights(states, state["keys"], state["memory_bias"])
+        context = weights @ state["memory"]
+        both = torch.cat([states, context], dim=-1)
+        logits = F.linear(self.to_embedding(self.dropout(torch.tanh(self.combine(both)))), self.embedding.weight)
+        if self.copy_gate is None:
+            return logits
+        return copy_mixture(logits, weights, state["source"], torch.sigmoid(self.copy_gate(both)))
 
     def _run_decoder(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         hidden = state["hidden"].transpose(0, 1).contiguous()

@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from components.generator import distributed
-from components.generator.data import Dialogue, encode_dialogues, length_bucketed_batches
+from components.generator.data import Dialogue, length_bucketed_batches
 from components.generator.decoding import DecodingSettings
 from components.generator.generator import (
     InputSettings,
@@ -40,6 +40,7 @@ from components.generator.generator import (
     mean_token_loss,
 )
 from components.generator.metrics import PlattCalibration, token_f1
+from components.generator.retrieval import RetrievalIndex
 from components.generator.tokenizer import PAD_ID, SubwordTokenizer, TokenizerSettings
 from components.torch_device import pick_device
 
@@ -199,11 +200,13 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
         inputs = config.inputs
         if config.init_embeddings:
             initialise_embeddings(model.embedding, tokenizer, config.init_embeddings)
-    model.to(device).train()
-    encode = {"context_turns": inputs.context_turns, "max_source_tokens": inputs.max_source_tokens,
-              "max_target_tokens": inputs.max_target_tokens}
-    train_examples = encode_dialogues(train, tokenizer, **encode)
-    valid_examples = encode_dialogues(valid, tokenizer, **encode)
+    # Retrieved answers come from the train split only; a training pair never reads its own.
+    retrieval = RetrievalIndex([d.question for d in train], [d.answer for d in train]) \
+        if inputs.retrieval_k else None
+    generator = ResponseGenerator(model, tokenizer, inputs, config.decoding, device=device, retrieval=retrieval)
+    model.train()
+    train_examples = generator.examples(train, own_pairs=True)
+    valid_examples = generator.examples(valid)
     batches_per_epoch = len(distributed.shard(list(length_bucketed_batches(
         train_examples, settings.batch_size, settings.batch_tokens)), ranks))
     total_steps = batches_per_epoch * settings.epochs
@@ -262,7 +265,7 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
             best_loss, best_epoch, waited = valid_loss, epoch, 0
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             if checkpoint and ranks.is_main:
-                ResponseGenerator(model, tokenizer, inputs, config.decoding, device=device).save(checkpoint)
+                generator.save(checkpoint)
         else:
             waited += 1
             if waited >= settings.patience:
@@ -275,7 +278,6 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
                          "or check `init_embeddings`")
     model.load_state_dict(best_state)
     model.eval()
-    generator = ResponseGenerator(model, tokenizer, inputs, config.decoding, device=device)
     if ranks.is_main:  # the other ranks' copies are only compared, never used
         generator.calibration = calibrate(generator, list(valid)[: settings.calibration_examples])
     return TrainingResult(generator, history, best_epoch, time.perf_counter() - started, stopped_early, ranks)

@@ -203,6 +203,12 @@ class GenerativeResponsePolicy(Policy):
             "condition_on_intent": True,
             # Earlier turns (user and bot) given to the generator with the question.
             "context_turns": generator.inputs.context_turns,
+            # Retrieval-augmented generation: the answers of the `k` corpus questions nearest the
+            # message (TF-IDF) follow it in what the generator reads, each cut to
+            # `max_evidence_tokens`; the pairs are saved inside the model. 0: the message alone.
+            # Pair it with `model: {copy_attention: true}` (seq2seq), so replies can copy from them.
+            "retrieval": {"k": generator.inputs.retrieval_k,
+                          "max_evidence_tokens": generator.inputs.max_evidence_tokens},
             # Calibrated confidence below which the policy stays silent. RulePolicy's
             # `core_fallback_threshold` (0.3) is what fallback scores, so a threshold above
             # it lets fallback or hand-off answer whenever the generator is unsure.
@@ -275,11 +281,19 @@ class GenerativeResponsePolicy(Policy):
 
     @staticmethod
     def _generator_config(config: dict[str, Any]) -> GeneratorConfig:
+        retrieval = config.get("retrieval") or {}
+        unknown = set(retrieval) - {"k", "max_evidence_tokens"} if isinstance(retrieval, dict) else {"(not a mapping)"}
+        if unknown:
+            raise InvalidConfigException(f"GenerativeResponsePolicy: retrieval takes k and max_evidence_tokens, "
+                                         f"not {', '.join(sorted(unknown))}")
+        inputs = {"context_turns": config["context_turns"], "retrieval_k": retrieval.get("k", 0)}
+        if "max_evidence_tokens" in retrieval:
+            inputs["max_evidence_tokens"] = retrieval["max_evidence_tokens"]
         try:
             return GeneratorConfig.from_dict({
                 "architecture": config["architecture"], "model": config["model"], "tokenizer": config["tokenizer"],
                 "training": {**config["training"], "device": config["device"]}, "decoding": config["decoding"],
-                "inputs": {"context_turns": config["context_turns"]}}, "GenerativeResponsePolicy")
+                "inputs": inputs}, "GenerativeResponsePolicy")
         except (TypeError, ValueError) as error:
             raise InvalidConfigException(str(error)) from error
 
