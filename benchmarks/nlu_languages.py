@@ -7,7 +7,8 @@ which is in any training file. Rows:
 
 - kefu: config.yml's pipeline as shipped;
 - kefu-no-encoder: the same without the English MiniLM encoder (PretrainedEncoderFeaturizer);
-- before: config.yml and data/nlu.yml of the commit before Chinese NLU (English only).
+- before: config.yml and data/nlu.yml of the commit before Chinese NLU (English only);
+- ROW@N: that row with N DIET epochs (`kefu@40`).
 
     .venv/bin/python benchmarks/nlu_languages.py
     .venv/bin/python benchmarks/nlu_languages.py --rows kefu before --epochs 20   # quicker, not comparable
@@ -136,10 +137,10 @@ def main() -> None:
     args = parser.parse_args()
     command = reproduce.command(__file__)
     rows = []
-    plans = rows_to_run(args.epochs)
     with tempfile.TemporaryDirectory(prefix="kefu-nlu-languages-") as work:
         for key in args.rows:
-            config, data = plans[key]
+            name, _, row_epochs = key.partition("@")
+            config, data = rows_to_run(int(row_epochs) if row_epochs else args.epochs)[name]
             model, seconds = train(key, config, data, Path(work))
             rows.append({"row": key, "train_seconds": round(seconds), **accuracy(model)})
             print(json.dumps(rows[-1]), flush=True)

@@ -204,11 +204,17 @@ async def _forget_conversation(conversation_id: str, endpoints: Path) -> int:
 
 
 def _forget(args: argparse.Namespace) -> None:
+    from components.channels.message_ids import RedisRecords
+    from components.stores.connection import connect, redis_url
+
     sessions = asyncio.run(_forget_conversation(args.conversation_id, args.endpoints))
     feedback = FeedbackLog(args.feedback_db).forget(args.conversation_id)
     handoffs = HandoffQueue(args.handoff_db).forget(args.conversation_id)
+    message_ids = 0
+    if redis_url():  # the recorded replies of the conversation's message ids
+        message_ids = RedisRecords(connect(redis_url())).forget(args.conversation_id)
     print(f"Forgot {args.conversation_id}: {sessions} session record(s), {feedback} feedback entr(y/ies), "
-          f"{handoffs} hand-off request(s).")
+          f"{handoffs} hand-off request(s), {message_ids} message-id record(s).")
 
 
 def _rotate_key(args: argparse.Namespace) -> None:
@@ -393,8 +399,13 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"kefu: skipping a baseline: {error}", file=sys.stderr)
     for path in args.model:
         generator = _load_generator(path)
-        systems.append(GeneratorSystem(generator, f"{generator.architecture} ({path.name})",
-                                       _decoding_from(args, generator.decoding)))
+        name = f"{generator.architecture} ({path.name})"
+        if args.retrieval_k is not None:
+            if generator.retrieval is None:
+                raise CommandError(f"{path}: trained without retrieval, so --retrieval-k does not apply to it")
+            generator.inputs.retrieval_k = args.retrieval_k
+            name = f"{generator.architecture}, {args.retrieval_k} retrieved ({path.name})"
+        systems.append(GeneratorSystem(generator, name, _decoding_from(args, generator.decoding)))
     rows = []
     for system in systems:
         rows.append(evaluate_system(system, test, args.latency_samples))
@@ -570,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="where evaluation.{md,json,png} go")
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N test pairs")
     evaluate.add_argument("--latency-samples", type=int, default=100, help="replies timed one by one")
+    evaluate.add_argument("--retrieval-k", type=int, default=None, metavar="K",
+                          help="corpus answers a generator trained with retrieval reads (default: its own k)")
     _add_decoding_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 

@@ -4,6 +4,7 @@ stored turn and the hand-off list from the command line."""
 
 from __future__ import annotations
 
+import html
 import subprocess
 import uuid
 from collections.abc import Callable, Sequence
@@ -73,7 +74,7 @@ def explainer(assistant: Assistant) -> AssistantExplainer:
 
 def check_page(page: str, explanation: Explanation) -> None:
     assert "http://" not in page and "https://" not in page and "<script" not in page and "<link" not in page
-    assert explanation.intent.predicted.intent in page and explanation.summary in page
+    assert explanation.intent.predicted.intent in page and html.escape(explanation.summary) in page
 
 
 @pytest.mark.parametrize("case", ANSWERS)

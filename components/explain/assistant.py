@@ -214,7 +214,7 @@ class AssistantExplainer:
 
     def explain_generated(self, tracker: Any, chosen: Any) -> GeneratedReplyExplanation | None:  # noqa: ANN401
         """What the generator makes of the latest message, what it read to make it, and the checks."""
-        from components.generator.data import encode_source, pad
+        from components.generator.data import pad
         from components.generator.decoding import decode_with_attention
         from components.replies import drop_blocked, fill_placeholders, limit_length, sentences
 
@@ -224,8 +224,7 @@ class AssistantExplainer:
         generator, message = policy.generator, tracker.latest_message
         # The policy's own steps, so the explanation cannot drift from what it does.
         source_text = policy._source(message.text, message.intent.get("name"))
-        ids = encode_source(generator.tokenizer, source_text, policy._context(tracker),
-                            generator.inputs.context_turns, generator.inputs.max_source_tokens)
+        ids = generator.sources([source_text], [policy._context(tracker)])[0]  # with retrieved answers, if any
         source, mask = pad([ids])
         hypothesis, attention = decode_with_attention(generator.model, source.to(generator.device),
                                                       mask.to(generator.device), generator.decoding)

@@ -24,7 +24,7 @@ from tests.conftest import PROJECT
 KUBERNETES_VERSION = "1.28.0"
 MANIFESTS = sorted((PROJECT / "deploy" / "k8s").glob("*.yaml"))
 COMPOSE_FILE = PROJECT / "deploy" / "compose.yml"
-SECRET_NAMES = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
+SECRET_NAMES = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
 
 
 def resources() -> list[dict[str, Any]]:
@@ -117,6 +117,18 @@ def test_no_secret_value_is_committed() -> None:
             if SECRET_NAMES.search(name) or "@" in str(value):
                 assert "${" in str(value), f"compose.yml: {name} must come from the environment"
 
+
+
+def test_bot_and_action_servers_get_the_same_optional_encryption_key() -> None:
+    # The bot seals conversations and the action servers seal feedback and hand-offs: one key set.
+    sources = []
+    for name in ("kefu-bot", "kefu-actions"):
+        env = {e["name"]: e for e in containers(resource("Deployment", name))[0]["env"]}
+        sources.append(env["KEFU_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"])
+    assert sources[0] == sources[1] and sources[0]["optional"] is True
+    services = compose()["services"]
+    assert services["bot"]["environment"]["KEFU_ENCRYPTION_KEY"] == "${KEFU_ENCRYPTION_KEY:-}"
+    assert services["actions"]["environment"]["KEFU_ENCRYPTION_KEY"] == "${KEFU_ENCRYPTION_KEY:-}"
 
 # The compose file keys Kefu uses; an unknown key (a typo) is an error, as `docker compose config` says.
 HEALTHCHECK = {"type": "object", "additionalProperties": False, "required": ["test"],
