@@ -211,7 +211,9 @@ class ProcessedMessages:
         self.settings = settings or MessageIdSettings()
         self.local = LocalRecords(self.settings.local_records)
         url = redis_url()
-        self.shared = RedisRecords(connect(url, socket_timeout=0.5, connect_timeout=0.5)) if url else None
+        # The stores' timeouts: a write held up by Redis's fsync on busy disks is not an outage, and
+        # an outage here sends this process's tracker writes to its spool too (OUTAGE is shared).
+        self.shared = RedisRecords(connect(url)) if url else None
 
     def _records(self) -> Records:
         return self.shared if self.shared is not None and OUTAGE.should_try() else self.local

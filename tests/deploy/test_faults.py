@@ -137,10 +137,18 @@ def stored(cluster: Cluster, result: LoadResult | Sequence[str]) -> dict[str, li
         return asyncio.run(stored_events(f"redis://127.0.0.1:{cluster.config.redis_port}/0", senders, spool))
 
 
+def store_warnings(cluster: Cluster) -> list[str]:
+    """The replicas' log lines that say Redis was slow or down, or a write went to the spool."""
+    signs = ("unreachable", "is back after", "spool", "changed in Redis")
+    return [f"{process.name}: {line.rstrip()}" for process in cluster.processes if process.name.startswith("replica")
+            for line in Path(process.log).read_text(errors="replace").splitlines()
+            if any(sign in line for sign in signs)]
+
+
 def assert_nothing_lost_or_doubled(cluster: Cluster, result: LoadResult) -> None:
     audits = audit(result, stored(cluster, result))
     failed = [a for a in audits if a.lost or a.duplicated or a.out_of_order or a.unanswered]
-    assert failed == [], "\n".join(map(repr, failed))  # whole, not cut short by pytest
+    assert failed == [], "\n".join([*map(repr, failed), *store_warnings(cluster)])  # whole, not cut short
     assert sum(a.stored for a in audits) == sum(a.acknowledged for a in audits) > 0
 
 
