@@ -1,17 +1,19 @@
 """Is the answer acceptable? Customer questions held out of every training file, each labelled
 with the answers a shop would accept, put to whole assistants.
 
-    .venv/bin/python benchmarks/answers.py                       # trains both systems, then asks
-    .venv/bin/python benchmarks/answers.py --model full=models/x.tar.gz   # trains only the templates system
+    .venv/bin/python benchmarks/answers.py                       # trains the three systems, then asks
+    .venv/bin/python benchmarks/answers.py --model full=models/x.tar.gz   # that model instead of training `full`
 
 Systems: `templates` is config.yml without the generative policy (every answer is a written
-response or fallback); `full` is config.yml as shipped; `generator` is the `full` model with its
-answer choice switched off after loading (the same generator answers only what no rule
-answers), so the two rows differ only by the choice. Each question opens a new conversation
-on a running action server. An answer is *acceptable* when a reply contains one of the
-question's key phrases, or the bot used an accepted written response, or it handed over (or
-offered to) where a hand-off is accepted, or it fell back where that is accepted; *fallback*
-when it fell back (utter_default) where that is not accepted; *wrong* otherwise. The sets
+response or fallback); `full` is config.yml with the answer choice on (its own settings, or
+ANSWER_CHOICE where it ships without); `full-rag` is `full` with retrieval-augmented generation.
+`generator` and `generator-rag` are those models with their answer choice switched off after
+loading (the generator answers only what no rule answers), so each pair differs only by the
+choice. Each question opens a new conversation on a running action server. An answer is
+*acceptable* when a reply contains one of the question's key phrases, or the bot used an
+accepted written response, or it handed over (or offered to) where a hand-off is accepted, or
+it fell back where that is accepted; *fallback* when it fell back (utter_default) where that
+is not accepted; *wrong* otherwise. The sets
 (benchmarks/data/answers_{en,zh}.yml) compare systems; nothing is tuned on them.
 Results: benchmarks/results/answers.{md,json}.
 """
@@ -40,13 +42,32 @@ POLICY = "components.policies.GenerativeResponsePolicy"
 HANDOFF_ACTIONS = {"action_human_handoff", "utter_complaint", "utter_handoff", "utter_offer_handoff"}
 # a clarifying question answers nothing yet, so it counts as a fallback
 FALLBACK_ACTIONS = {"utter_default", "action_default_fallback", "utter_clarify"}
-TRAINED_SYSTEMS = ("templates", "full")
+TRAINED_SYSTEMS = ("templates", "full", "full-rag")
+# The answer choice's settings where config.yml ships without one (docs/answers.md gives the reasons).
+ANSWER_CHOICE = {"generated_threshold": 0.6, "template_overlap": 0.45,
+                 "closed_intents": ["payment_methods", "delivery_time"],
+                 "keep_template_intents": ["greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "complaint"]}
+# full-rag: the generator reads the answers of the two nearest corpus questions and can copy from them.
+RETRIEVAL = {"k": 2, "max_evidence_tokens": 96}
 
 
-def train_system(name: str) -> Path:
+def system_config(name: str) -> dict:
+    """config.yml as `name` runs it: without the generative policy (templates), or with the
+    answer choice on (full), and with retrieval-augmented generation (full-rag)."""
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     if name == "templates":
         config["policies"] = [p for p in config["policies"] if p["name"] != POLICY]
+        return config
+    policy = next(p for p in config["policies"] if p["name"] == POLICY)
+    policy["answer_choice"] = policy.get("answer_choice") or ANSWER_CHOICE
+    if name == "full-rag":
+        policy["model"] = {**(policy.get("model") or {}), "copy_attention": True}
+        policy["retrieval"] = RETRIEVAL
+    return config
+
+
+def train_system(name: str) -> Path:
+    config = system_config(name)
     path = WORK / f"config-{name}.yml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     with (WORK / f"train-{name}.log").open("w") as log:
@@ -123,9 +144,13 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     given = dict(item.split("=", 1) for item in args.model)
     models = {name: given.get(name) or str(train_system(name)) for name in TRAINED_SYSTEMS}
-    if "full" in models and "generator" not in models:  # the same model, its answer choice switched off
-        models = {**{k: v for k, v in models.items() if k != "full"}, "generator": models["full"],
-                  "full": models["full"]}
+    # Each full model also runs with its answer choice switched off: the generator answers only
+    # what no rule answers (generator, generator-rag).
+    rows = {"templates": models["templates"]}
+    for name in TRAINED_SYSTEMS[1:]:
+        rows[name.replace("full", "generator")] = models[name]
+        rows[name] = models[name]
+    models = rows
     sets = {lang: yaml.safe_load(path.read_text(encoding="utf-8"))["questions"] for lang, path in SETS.items()}
     results: dict[str, dict[str, list[dict]]] = {}
     with action_server(WORK / "actions.log") as endpoints:
