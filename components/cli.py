@@ -210,9 +210,8 @@ def _forget(args: argparse.Namespace) -> None:
     sessions = asyncio.run(_forget_conversation(args.conversation_id, args.endpoints))
     feedback = FeedbackLog(args.feedback_db).forget(args.conversation_id)
     handoffs = HandoffQueue(args.handoff_db).forget(args.conversation_id)
-    message_ids = 0
-    if redis_url():  # the recorded replies of the conversation's message ids
-        message_ids = RedisRecords(connect(redis_url())).forget(args.conversation_id)
+    url = redis_url()  # message ids' recorded replies live in Redis only
+    message_ids = RedisRecords(connect(url)).forget(args.conversation_id) if url else 0
     print(f"Forgot {args.conversation_id}: {sessions} session record(s), {feedback} feedback entr(y/ies), "
           f"{handoffs} hand-off request(s), {message_ids} message-id record(s).")
 

@@ -44,9 +44,8 @@ def test_forget_deletes_one_conversation_everywhere(backend: str, tmp_path: Path
     handoffs = HandoffQueue(tmp_path / "handoffs.db")
     # Replies recorded for the chat page's message ids live in Redis only.
     message_ids = RedisRecords(redis.Redis.from_url(env["REDIS_URL"])) if backend == "redis" else None
-    for sender in ("erase-me", "keep-me", "erase-me*"):
-        if message_ids is not None:
-            message_ids.finish(message_key(sender, uuid.uuid4().hex), '[{"text": "hi"}]', 60)
+    for sender in ("erase-me", "keep-me", "erase-me*") if message_ids is not None else ():
+        message_ids.finish(message_key(sender, uuid.uuid4().hex), '[{"text": "hi"}]', 60)
     for sender in ("erase-me", "keep-me"):
         events = [ActionExecuted("action_listen"), UserUttered(f"hello from {sender}", {"name": "greet"})]
         asyncio.run(store.save(DialogueStateTracker.from_events(sender, events, domain.slots)))

@@ -118,7 +118,6 @@ def test_no_secret_value_is_committed() -> None:
                 assert "${" in str(value), f"compose.yml: {name} must come from the environment"
 
 
-
 def test_bot_and_action_servers_get_the_same_optional_encryption_key() -> None:
     # The bot seals conversations and the action servers seal feedback and hand-offs: one key set.
     sources = []
@@ -129,6 +128,7 @@ def test_bot_and_action_servers_get_the_same_optional_encryption_key() -> None:
     services = compose()["services"]
     assert services["bot"]["environment"]["KEFU_ENCRYPTION_KEY"] == "${KEFU_ENCRYPTION_KEY:-}"
     assert services["actions"]["environment"]["KEFU_ENCRYPTION_KEY"] == "${KEFU_ENCRYPTION_KEY:-}"
+
 
 # The compose file keys Kefu uses; an unknown key (a typo) is an error, as `docker compose config` says.
 HEALTHCHECK = {"type": "object", "additionalProperties": False, "required": ["test"],
