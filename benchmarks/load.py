@@ -1,12 +1,16 @@
 """Load test: `make cluster`'s topology, one Kefu `rasa run` and one stock-config `rasa run`, side by side.
 
     .venv/bin/python benchmarks/load.py [--conversations 50] [--messages 20] [--rounds 3] [--replicas 2]
-                                        [--kefu-model models/<newest>.tar.gz] [--stock-epochs N] [--reuse-models]
+                                        [--workers 2] [--kefu-model models/<newest>.tar.gz] [--stock-epochs N]
+                                        [--reuse-models]
 
 Started together on this machine and measured in one run:
 - cluster: `deploy/cluster.py start` with `--replicas` `rasa run` replicas sharing Redis (AOF)
   behind haproxy, and one action server behind haproxy, as `make cluster` starts them;
 - kefu: one `rasa run` of the same model with the cluster's endpoints (Redis stores);
+- kefu-workers: the same `rasa run` with `SANIC_WORKERS=--workers`: one server, one port, and
+  that many worker processes, each with the model and its share of the cores' threads (Rasa
+  allows it with a Redis lock store; stock's in-memory lock store cannot have it);
 - stock: one `rasa run` of latency.py's stock config (Rasa's own pipeline and policies, same
   domain and data) with Rasa's default in-memory tracker and lock stores.
 All three use the cluster's action server and the project's credentials.yml (REST channel with
@@ -46,7 +50,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # deploy/ is not an installed package
 
-from deploy.cluster import newest_model  # noqa: E402
+from deploy.cluster import newest_model, thread_share  # noqa: E402
 from deploy.load_client import (  # noqa: E402
     LoadResult,
     LoadSettings,
@@ -58,7 +62,7 @@ from deploy.load_client import (  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work" / "load"
-SYSTEMS = ("cluster", "kefu", "stock")
+SYSTEMS = ("cluster", "kefu", "kefu-workers", "stock")
 # The order form: the question, then the order number the bot asks for (data/orders.yml).
 FORM_TURNS = {"en": ["where is my order?", "48213"], "zh": ["我的订单到哪了", "48213"]}
 
@@ -131,7 +135,7 @@ def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tu
     starting = start_cluster(kefu_model, args.replicas, state, args.start_seconds)
     try:
         with ExitStack() as servers:
-            ports = {system: latency.free_port() for system in ("kefu", "stock")}
+            ports = {system: latency.free_port() for system in SYSTEMS if system != "cluster"}
             # Until the cluster has written its endpoints.yml, the singles wait: they use its action server.
             while not (state / "endpoints.yml").exists():
                 if starting.poll() is not None:
@@ -145,6 +149,10 @@ def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tu
             commands = {
                 "kefu": ([str(latency.BIN / "rasa"), "run", "--model", str(kefu_model), "--endpoints",
                           str(state / "endpoints.yml")], {**latency.ENV, "REDIS_URL": redis_url}),
+                "kefu-workers": ([str(latency.BIN / "rasa"), "run", "--model", str(kefu_model), "--endpoints",
+                                  str(state / "endpoints.yml")],
+                                 {**latency.ENV, "REDIS_URL": redis_url, "SANIC_WORKERS": str(args.workers),
+                                  **thread_share(args.workers)}),
                 "stock": ([str(latency.BIN / "rasa"), "run", "--enable-api", "--model", str(stock_model),
                            "--endpoints", str(stock_endpoints)],
                           {k: v for k, v in latency.ENV.items() if k != "REDIS_URL"}),
@@ -208,9 +216,10 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
     by_system = {row["system"]: row for row in rows}
     stock_rate = by_system["stock"]["messages_per_second"]
     ratios = {system: by_system[system]["messages_per_second"] / stock_rate if stock_rate else 0.0
-              for system in ("cluster", "kefu")}
-    targets = {"cluster": 1.0, "kefu": 0.9}
+              for system in SYSTEMS if system != "stock"}
+    targets = {"cluster": 1.0, "kefu": 0.9, "kefu-workers": 0.9}
     names = {"cluster": f"Kefu, {args.replicas} replicas behind haproxy", "kefu": "Kefu, one `rasa run`",
+             "kefu-workers": f"Kefu, one `rasa run` with {args.workers} Sanic workers",
              "stock": "stock config, one `rasa run`"}
     lines = [*reproduce.lines(command), "", "# Load: the cluster against single processes", "",
              f"`benchmarks/load.py` on {meta['machine']}, {meta['date']}, commit {meta['commit']}, models "
@@ -220,8 +229,9 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
              "`message_id` and sent again with it after a 5xx or a timeout; the systems take turns in an order that "
              "rotates each round. Rates and latencies are medians over the rounds (latency: from a message's first "
              "send to its answer), counts are totals. All servers run at once on 127.0.0.1 and share one action "
-             "server (behind haproxy); the cluster's replicas get one TensorFlow and PyTorch thread each, the single "
-             f"processes the defaults. 1-minute load average at each round's end: "
+             "server (behind haproxy); the cluster's replicas and the Sanic workers get their share of the cores "
+             "as TensorFlow and PyTorch threads, the single processes the defaults. "
+             "1-minute load average at each round's end: "
              + "; ".join(f"{s} {by_system[s]['load_average_by_round']}" for s in SYSTEMS) + ".", "",
              "| system | messages | p50 (ms) | p50 English | p50 Chinese | p95 (ms) | p99 (ms) | messages/s "
              "| messages/s by round | 5xx sends | timeouts | unanswered |",
@@ -241,6 +251,10 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
     lines += [f"- {names[s]}: {ratios[s]:.2f}× stock (target ≥ {targets[s]:.1f}×: "
               f"{'met' if ratios[s] >= targets[s] else 'not met'}), p99 {by_system[s]['p99_ms']:.0f} ms"
               for s in ("cluster", "kefu")]
+    lines += [f"- {names['kefu-workers']}: {ratios['kefu-workers']:.2f}× stock, p99 "
+              f"{by_system['kefu-workers']['p99_ms']:.0f} ms (one server on one port, but {args.workers} processes: "
+              f"{'at least' if ratios['kefu-workers'] >= targets['kefu-workers'] else 'below'} the single process's "
+              f"{targets['kefu-workers']:.1f}×, which it does not stand for)"]
     lines += [f"- stock: p99 {by_system['stock']['p99_ms']:.0f} ms"]
     return lines
 
@@ -251,6 +265,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20, help="per conversation")
     parser.add_argument("--rounds", type=int, default=3, help="turns each system's load is measured in")
     parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="SANIC_WORKERS of the kefu-workers server")
     parser.add_argument("--kefu-model", type=Path, help="default: the newest models/*.tar.gz, as make cluster")
     parser.add_argument("--reuse-models", action="store_true", help="serve the stock model a previous run trained")
     parser.add_argument("--stock-epochs", type=int, help="train the stock config's DIET and TED this many epochs "
@@ -279,7 +294,7 @@ def main() -> None:
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "kefu_model": kefu_model.name,
             "conversations": args.conversations, "messages": args.messages, "rounds": args.rounds,
-            "replicas": args.replicas, "stock_model": stock_model.name}
+            "replicas": args.replicas, "workers": args.workers, "stock_model": stock_model.name}
     lines = report(command, args, rows, audits, meta)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.md").write_text("\n".join(lines) + "\n")

@@ -7,6 +7,7 @@ which is in any training file. Rows:
 
 - kefu: config.yml's pipeline as shipped;
 - kefu-no-encoder: the same without the English MiniLM encoder (PretrainedEncoderFeaturizer);
+- kefu-fp32 / kefu-int8: the same with the encoder's `precision` set to fp32 or int8;
 - before: config.yml and data/nlu.yml of the commit before Chinese NLU (English only);
 - ROW@N: that row with N DIET epochs (`kefu@40`).
 
@@ -55,9 +56,12 @@ def rows_to_run(epochs: int | None) -> dict[str, tuple[dict, list[Path] | str]]:
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     without_encoder = {**config, "pipeline": [c for c in config["pipeline"] if c["name"] != ENCODER]}
     before = yaml.safe_load(git_show(BEFORE_CHINESE, "config.yml"))
-    rows = {"kefu": (config, sorted((ROOT / "data").glob("nlu*.yml"))),
-            "kefu-no-encoder": (without_encoder, sorted((ROOT / "data").glob("nlu*.yml"))),
+    data = sorted((ROOT / "data").glob("nlu*.yml"))
+    rows = {"kefu": (config, data), "kefu-no-encoder": (without_encoder, data),
             "before": (before, git_show(BEFORE_CHINESE, "data/nlu.yml"))}
+    for precision in ("fp32", "int8"):
+        rows[f"kefu-{precision}"] = ({**config, "pipeline": [
+            {**c, "precision": precision} if c["name"] == ENCODER else dict(c) for c in config["pipeline"]]}, data)
     for row_config, _ in rows.values():
         row_config["policies"] = []
         for component in row_config["pipeline"]:

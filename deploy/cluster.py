@@ -52,6 +52,14 @@ MODEL_LOAD_FAILURES = ("No valid model found", "Could not load model")
 REPLICA_BACKENDS = ("kefu_replicas", "kefu_socketio")
 
 
+def thread_share(processes: int) -> dict[str, str]:
+    """Thread settings for one of `processes` model-serving processes sharing this machine's cores:
+    its share of them for TensorFlow and PyTorch instead of one thread per core each, unless the
+    environment already says how many."""
+    threads = str(max(1, (os.cpu_count() or 1) // processes))
+    return {name: threads for name in THREAD_VARIABLES if name not in os.environ}
+
+
 class ClusterError(RuntimeError):
     """A cluster that cannot start or stop; the message says why and where to look."""
 
@@ -267,10 +275,7 @@ class Cluster:
                 for n, port in enumerate(self.action_ports, start=1)]
 
     def _replicas(self) -> list[Process]:
-        # The replicas share the machine's cores: each gets its share of threads for TensorFlow and
-        # PyTorch instead of one per core, unless the environment already says how many.
-        threads = str(max(1, (os.cpu_count() or 1) // self.config.replicas))
-        share = {name: threads for name in THREAD_VARIABLES if name not in os.environ}
+        share = thread_share(self.config.replicas)
         return [Process(f"replica-{n}", [str(BIN / "rasa"), "run", "--model", str(self.config.model),
                                          "--endpoints", str(self.state_dir / "endpoints.yml"),
                                          "--credentials", str(PROJECT / "credentials.yml"),

@@ -1,15 +1,18 @@
 """Kefu's lock store: Rasa's Redis ticket locks, reading `REDIS_URL`, degrading gracefully.
 
 The locks serialise the messages of one conversation across server processes. With
-`REDIS_URL` unset they live in process (Rasa's in-memory lock store). While Redis is
+`REDIS_URL` unset they live in process (Rasa's in-memory lock store), so more than one Sanic
+worker (`SANIC_WORKERS`) is refused: each would hold its own locks. While Redis is
 unreachable, a conversation's lock moves into process memory until its last ticket is
 served, so a message is processed rather than failing with a lock error.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from rasa.constants import ENV_SANIC_WORKERS
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import InMemoryLockStore
 from rasa.core.lock_store import RedisLockStore as RasaRedisLockStore
@@ -27,6 +30,10 @@ class RedisLockStore(RasaRedisLockStore):
                  **settings: Any) -> None:
         settings = {**(endpoint_config.kwargs if endpoint_config else {}), **settings}
         url = url or redis_url()
+        if not url and os.environ.get(ENV_SANIC_WORKERS, "1").strip() not in ("", "0", "1"):
+            raise ValueError(f"{ENV_SANIC_WORKERS}={os.environ[ENV_SANIC_WORKERS]} needs REDIS_URL: without "
+                             "Redis each worker would keep its own conversation locks, and two messages of "
+                             "one conversation could be answered at once")
         self.memory = InMemoryLockStore()
         self._in_memory: set[str] = set()  # conversations whose lock lives in `memory`
         self.key_prefix = f"{settings.get('key_prefix') or 'kefu'}:lock:"

@@ -136,3 +136,27 @@ def test_an_unknown_finetuning_precision_is_refused(tmp_path: Path, tiny_electra
     with pytest.raises(InvalidConfigException, match="finetune_precision"):
         Component(PretrainedEncoderFeaturizer, tmp_path / "m",
                   {"model_path": str(tiny_electra), "finetune_precision": "fp8"}).trained(tokenised(ENGLISH))
+
+
+def test_int8_encoding_passes_the_checks_and_keeps_the_vectors(tmp_path: Path, minilm: Path) -> None:
+    check_featurizer(lambda: Component(PretrainedEncoderFeaturizer, tmp_path / "q",
+                                       {"model_path": str(minilm), "precision": "int8"}), 384)
+    texts = [text for text, _ in ENGLISH]
+    exact = features(Component(PretrainedEncoderFeaturizer, tmp_path / "a", {"model_path": str(minilm)})
+                     .trained(tokenised(ENGLISH)), tokenised(texts))
+    quick = features(Component(PretrainedEncoderFeaturizer, tmp_path / "b", {"model_path": str(minilm),
+                                                                             "precision": "int8"})
+                     .trained(tokenised(ENGLISH)), tokenised(texts))
+    unit = [[row / np.linalg.norm(row) for _, (row,) in found] for found in (exact, quick)]
+    same = np.einsum("id,id->i", np.array(unit[0]), np.array(unit[1]))
+    assert same.min() > 0.9  # close to fp32's sentence vectors, not equal to them
+    # and each sentence is still nearest its own fp32 vector among the others
+    assert (np.array(unit[1]) @ np.array(unit[0]).T).argmax(axis=1).tolist() == list(range(len(texts)))
+
+
+def test_an_unknown_encoding_precision_is_refused(tmp_path: Path, minilm: Path) -> None:
+    from rasa.shared.exceptions import InvalidConfigException
+
+    with pytest.raises(InvalidConfigException, match="precision must be one of fp32, int8"):
+        Component(PretrainedEncoderFeaturizer, tmp_path / "m",
+                  {"model_path": str(minilm), "precision": "int4"}).trained(tokenised(ENGLISH))

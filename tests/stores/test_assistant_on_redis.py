@@ -78,6 +78,10 @@ def test_without_redis_url_the_same_endpoints_give_a_sqlite_file(action_server: 
     lock_store = LockStore.create(endpoints.lock_store)
     assert type(lock_store) is RedisLockStore and lock_store.red is None
     assert type(lock_store.memory) is InMemoryLockStore
+    # Sanic workers would each lock in their own memory: refused, naming the cure
+    monkeypatch.setenv("SANIC_WORKERS", "2")
+    with pytest.raises(ValueError, match="SANIC_WORKERS=2 needs REDIS_URL"):
+        LockStore.create(endpoints.lock_store)
 
 
 def test_while_redis_is_down_the_bot_says_so_and_then_continues_the_conversation(

@@ -5,6 +5,7 @@ SQLite is part of the browser test, tests/channels/test_browser.py.)"""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,10 +25,11 @@ from tests.stores.test_assistant_on_redis import project_endpoints
 def servers(trained_model: Path, action_server: str, tmp_path: Path) -> Iterator:
     started: list[RasaServer] = []
 
-    def start(count: int, redis_url: str | None, endpoints: Path | None = None) -> list[RasaServer]:
+    def start(count: int, redis_url: str | None, endpoints: Path | None = None,
+              env: dict[str, str] | None = None) -> list[RasaServer]:
         endpoints = endpoints or project_endpoints(tmp_path, action_server)
-        new = [RasaServer(trained_model, endpoints, tmp_path / f"rasa-{len(started) + n}.log", redis_url).start()
-               for n in range(count)]
+        new = [RasaServer(trained_model, endpoints, tmp_path / f"rasa-{len(started) + n}.log", redis_url,
+                          env=env).start() for n in range(count)]
         started.extend(new)
         return [server.wait() for server in new]
 
@@ -37,9 +39,17 @@ def servers(trained_model: Path, action_server: str, tmp_path: Path) -> Iterator
             server.stop()
 
 
-def test_two_servers_sharing_redis_keep_one_conversation_in_order(servers, redis_server: RedisServer,  # noqa: ANN001
-                                                                  tmp_path: Path) -> None:
-    first, second = servers(2, redis_server.url)
+@pytest.mark.parametrize("topology", ["two servers", "one server, two Sanic workers"])
+def test_processes_sharing_redis_keep_one_conversation_in_order(servers, redis_server: RedisServer,  # noqa: ANN001
+                                                                tmp_path: Path, topology: str) -> None:
+    if topology == "two servers":
+        first, second = servers(2, redis_server.url)
+    else:  # the kernel hands each connection to one of the workers of the one port
+        first = second = servers(1, redis_server.url, env={"SANIC_WORKERS": "2"})[0]
+        deadline = time.monotonic() + 300  # the port answers once the first worker has loaded the model
+        while first.log.read_text().count("Rasa server is up and running") < 2:
+            assert time.monotonic() < deadline, first.log.read_text()[-3000:]
+            time.sleep(1)
     sender = f"two-servers-{uuid.uuid4().hex}"
     messages = ["hi", "how long does standard delivery take?", "which payment methods can I use?",
                 "can I return these shoes?", "thanks"]
