@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/load.py [--conversations 50] [--messages 20] [--rounds 3] [--replicas 2]
                                         [--workers 2] [--kefu-model models/<newest>.tar.gz] [--stock-epochs N]
-                                        [--reuse-models]
+                                        [--reuse-models] [--variant NAME=MODEL ...]
 
 Started together on this machine and measured in one run:
 - cluster: `deploy/cluster.py start` with `--replicas` `rasa run` replicas sharing Redis (AOF)
@@ -11,9 +11,10 @@ Started together on this machine and measured in one run:
 - kefu-workers: the same `rasa run` with `SANIC_WORKERS=--workers`: one server, one port, and
   that many worker processes, each with the model and its share of the cores' threads (Rasa
   allows it with a Redis lock store; stock's in-memory lock store cannot have it);
+- kefu-NAME, for each `--variant NAME=MODEL`: one `rasa run` of another Kefu model, as kefu;
 - stock: one `rasa run` of latency.py's stock config (Rasa's own pipeline and policies, same
   domain and data) with Rasa's default in-memory tracker and lock stores.
-All three use the cluster's action server and the project's credentials.yml (REST channel with
+All use the cluster's action server and the project's credentials.yml (REST channel with
 message ids). Each round sends each system its own `--conversations` conversations of
 `--messages` messages (English and Chinese, intents, the order form, generated answers), every
 conversation one message at a time, each message with a `message_id` and sent again with it after
@@ -62,7 +63,7 @@ from deploy.load_client import (  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work" / "load"
-SYSTEMS = ("cluster", "kefu", "kefu-workers", "stock")
+SYSTEMS = ("cluster", "kefu", "kefu-workers", "stock")  # and one "kefu-NAME" per --variant
 # The order form: the question, then the order number the bot asks for (data/orders.yml).
 FORM_TURNS = {"en": ["where is my order?", "48213"], "zh": ["我的订单到哪了", "48213"]}
 
@@ -125,17 +126,29 @@ def stop_cluster(state: Path) -> None:
                    cwd=ROOT, env=latency.ENV, timeout=300)
 
 
+def variants(args: argparse.Namespace) -> dict[str, Path]:
+    """`--variant NAME=MODEL`: system name -> model, each served as one more single Kefu process."""
+    found = {}
+    for given in args.variant or []:
+        name, _, model = given.partition("=")
+        if not name or not Path(model).is_file():
+            raise SystemExit(f"--variant {given}: expected NAME=MODEL with MODEL a trained model file")
+        found[f"kefu-{name}"] = Path(model).resolve()
+    return found
+
+
 def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tuple[list[dict], dict[str, dict]]:
     # A short folder: haproxy's stats socket lives in it (socket paths are limited to 108 bytes).
     state = Path(tempfile.mkdtemp(prefix="kefu-load-"))
+    systems = (*SYSTEMS[:-1], *variants(args), SYSTEMS[-1])
     settings = LoadSettings(deadline=args.round_seconds)
     run = uuid.uuid4().hex[:8]
-    rounds: dict[str, list[dict]] = {system: [] for system in SYSTEMS}
-    sent: dict[str, list[LoadResult]] = {system: [] for system in SYSTEMS}
+    rounds: dict[str, list[dict]] = {system: [] for system in systems}
+    sent: dict[str, list[LoadResult]] = {system: [] for system in systems}
     starting = start_cluster(kefu_model, args.replicas, state, args.start_seconds)
     try:
         with ExitStack() as servers:
-            ports = {system: latency.free_port() for system in SYSTEMS if system != "cluster"}
+            ports = {system: latency.free_port() for system in systems if system != "cluster"}
             # Until the cluster has written its endpoints.yml, the singles wait: they use its action server.
             while not (state / "endpoints.yml").exists():
                 if starting.poll() is not None:
@@ -156,6 +169,9 @@ def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tu
                 "stock": ([str(latency.BIN / "rasa"), "run", "--enable-api", "--model", str(stock_model),
                            "--endpoints", str(stock_endpoints)],
                           {k: v for k, v in latency.ENV.items() if k != "REDIS_URL"}),
+                **{system: ([str(latency.BIN / "rasa"), "run", "--model", str(model), "--endpoints",
+                             str(state / "endpoints.yml")], {**latency.ENV, "REDIS_URL": redis_url})
+                   for system, model in variants(args).items()},
             }
             for system, (command, env) in commands.items():
                 command += ["--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
@@ -169,11 +185,11 @@ def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tu
             urls = {"cluster": cluster_url, **{system: f"http://127.0.0.1:{port}" for system, port in ports.items()}}
             webhook = {system: f"{url}/webhooks/rest/webhook" for system, url in urls.items()}
 
-            for system in SYSTEMS:  # warm-up, not counted: TensorFlow's and PyTorch's first calls
+            for system in systems:  # warm-up, not counted: TensorFlow's and PyTorch's first calls
                 warm, _ = scripts(f"warm-{run}-{system}", 4, 3)
                 asyncio.run(run_conversations(webhook[system], warm, settings))
             for number in range(args.rounds):
-                order = SYSTEMS[number % len(SYSTEMS):] + SYSTEMS[:number % len(SYSTEMS)]
+                order = systems[number % len(systems):] + systems[:number % len(systems)]
                 for system in order:
                     texts, languages = scripts(f"load-{run}-{system}-{number}", args.conversations, args.messages)
                     result = asyncio.run(run_conversations(webhook[system], texts, settings))
@@ -183,7 +199,7 @@ def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tu
 
             audits = {}
             with tempfile.TemporaryDirectory() as spool:
-                for system in SYSTEMS:
+                for system in systems:
                     senders = [sender for result in sent[system] for sender in result.senders]
                     events = (api_events(urls[system], senders) if system == "stock"
                               else asyncio.run(stored_events(redis_url, senders, spool)))
@@ -194,7 +210,7 @@ def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tu
             starting.wait(timeout=300)
         stop_cluster(state)
     shutil.rmtree(state, ignore_errors=True)
-    return [median_row(system, rounds[system]) for system in SYSTEMS], audits
+    return [median_row(system, rounds[system]) for system in systems], audits
 
 
 def median_row(system: str, rounds: list[dict]) -> dict[str, Any]:
@@ -216,11 +232,13 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
     by_system = {row["system"]: row for row in rows}
     stock_rate = by_system["stock"]["messages_per_second"]
     ratios = {system: by_system[system]["messages_per_second"] / stock_rate if stock_rate else 0.0
-              for system in SYSTEMS if system != "stock"}
-    targets = {"cluster": 1.0, "kefu": 0.9, "kefu-workers": 0.9}
+              for system in by_system if system != "stock"}
+    singles = ("kefu", *variants(args))
+    targets = {"cluster": 1.0, "kefu-workers": 0.9} | {system: 0.9 for system in singles}
     names = {"cluster": f"Kefu, {args.replicas} replicas behind haproxy", "kefu": "Kefu, one `rasa run`",
              "kefu-workers": f"Kefu, one `rasa run` with {args.workers} Sanic workers",
              "stock": "stock config, one `rasa run`"}
+    names |= {system: f"Kefu, one `rasa run` of `{model.name}`" for system, model in variants(args).items()}
     lines = [*reproduce.lines(command), "", "# Load: the cluster against single processes", "",
              f"`benchmarks/load.py` on {meta['machine']}, {meta['date']}, commit {meta['commit']}, models "
              f"`{meta['kefu_model']}` (Kefu) and `{meta['stock_model']}` (stock). Each of {args.rounds} rounds "
@@ -232,7 +250,7 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
              "server (behind haproxy); the cluster's replicas and the Sanic workers get their share of the cores "
              "as TensorFlow and PyTorch threads, the single processes the defaults. "
              "1-minute load average at each round's end: "
-             + "; ".join(f"{s} {by_system[s]['load_average_by_round']}" for s in SYSTEMS) + ".", "",
+             + "; ".join(f"{s} {by_system[s]['load_average_by_round']}" for s in by_system) + ".", "",
              "| system | messages | p50 (ms) | p50 English | p50 Chinese | p95 (ms) | p99 (ms) | messages/s "
              "| messages/s by round | 5xx sends | timeouts | unanswered |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -250,7 +268,7 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
     lines += ["", "Targets (messages/s against the stock process's, same load, same run):", ""]
     lines += [f"- {names[s]}: {ratios[s]:.2f}× stock (target ≥ {targets[s]:.1f}×: "
               f"{'met' if ratios[s] >= targets[s] else 'not met'}), p99 {by_system[s]['p99_ms']:.0f} ms"
-              for s in ("cluster", "kefu")]
+              for s in ("cluster", *singles)]
     lines += [f"- {names['kefu-workers']}: {ratios['kefu-workers']:.2f}× stock, p99 "
               f"{by_system['kefu-workers']['p99_ms']:.0f} ms (one server on one port, but {args.workers} processes: "
               f"{'at least' if ratios['kefu-workers'] >= targets['kefu-workers'] else 'below'} the single process's "
@@ -266,6 +284,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns each system's load is measured in")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="SANIC_WORKERS of the kefu-workers server")
+    parser.add_argument("--variant", action="append", metavar="NAME=MODEL",
+                        help="also load one `rasa run` of another Kefu model (another config), as system kefu-NAME")
     parser.add_argument("--kefu-model", type=Path, help="default: the newest models/*.tar.gz, as make cluster")
     parser.add_argument("--reuse-models", action="store_true", help="serve the stock model a previous run trained")
     parser.add_argument("--stock-epochs", type=int, help="train the stock config's DIET and TED this many epochs "
@@ -294,7 +314,9 @@ def main() -> None:
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "kefu_model": kefu_model.name,
             "conversations": args.conversations, "messages": args.messages, "rounds": args.rounds,
-            "replicas": args.replicas, "workers": args.workers, "stock_model": stock_model.name}
+            "replicas": args.replicas, "workers": args.workers,
+            "variants": {system: model.name for system, model in variants(args).items()},
+            "stock_model": stock_model.name}
     lines = report(command, args, rows, audits, meta)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.md").write_text("\n".join(lines) + "\n")
