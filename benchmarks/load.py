@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/load.py [--conversations 50] [--messages 20] [--rounds 3] [--replicas 2]
                                         [--workers 2] [--kefu-model models/<newest>.tar.gz] [--stock-epochs N]
-                                        [--reuse-models] [--variant NAME=MODEL ...]
+                                        [--reuse-models] [--variant NAME=MODEL[@THREADS] ...]
 
 Started together on this machine and measured in one run:
 - cluster: `deploy/cluster.py start` with `--replicas` `rasa run` replicas sharing Redis (AOF)
@@ -11,7 +11,8 @@ Started together on this machine and measured in one run:
 - kefu-workers: the same `rasa run` with `SANIC_WORKERS=--workers`: one server, one port, and
   that many worker processes, each with the model and its share of the cores' threads (Rasa
   allows it with a Redis lock store; stock's in-memory lock store cannot have it);
-- kefu-NAME, for each `--variant NAME=MODEL`: one `rasa run` of another Kefu model, as kefu;
+- kefu-NAME, for each `--variant NAME=MODEL[@THREADS]`: one `rasa run` of another Kefu model
+  (or the same with THREADS PyTorch and TensorFlow threads), as kefu;
 - stock: one `rasa run` of latency.py's stock config (Rasa's own pipeline and policies, same
   domain and data) with Rasa's default in-memory tracker and lock stores.
 All use the cluster's action server and the project's credentials.yml (REST channel with
@@ -40,6 +41,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # deploy/ is not an installed package
 
-from deploy.cluster import newest_model, thread_share  # noqa: E402
+from deploy.cluster import THREAD_VARIABLES, newest_model, thread_share  # noqa: E402
 from deploy.load_client import (  # noqa: E402
     LoadResult,
     LoadSettings,
@@ -126,14 +128,30 @@ def stop_cluster(state: Path) -> None:
                    cwd=ROOT, env=latency.ENV, timeout=300)
 
 
-def variants(args: argparse.Namespace) -> dict[str, Path]:
-    """`--variant NAME=MODEL`: system name -> model, each served as one more single Kefu process."""
+@dataclass(frozen=True)
+class Variant:
+    """One more single Kefu process: another model, or the same with its own thread count."""
+
+    model: Path
+    threads: int | None  # PyTorch's and TensorFlow's threads; None: their defaults
+
+    def environment(self) -> dict[str, str]:
+        return {name: str(self.threads) for name in THREAD_VARIABLES} if self.threads else {}
+
+    def label(self) -> str:
+        threads = f", {self.threads} thread{'s' if self.threads > 1 else ''}" if self.threads else ""
+        return f"Kefu, one `rasa run` of `{self.model.name}`{threads}"
+
+
+def variants(args: argparse.Namespace) -> dict[str, Variant]:
+    """`--variant NAME=MODEL[@THREADS]`: system name -> variant."""
     found = {}
     for given in args.variant or []:
-        name, _, model = given.partition("=")
-        if not name or not Path(model).is_file():
-            raise SystemExit(f"--variant {given}: expected NAME=MODEL with MODEL a trained model file")
-        found[f"kefu-{name}"] = Path(model).resolve()
+        name, _, rest = given.partition("=")
+        model, _, threads = rest.partition("@")
+        if not name or not Path(model).is_file() or not (threads.isdigit() or not threads):
+            raise SystemExit(f"--variant {given}: expected NAME=MODEL[@THREADS] with MODEL a trained model file")
+        found[f"kefu-{name}"] = Variant(Path(model).resolve(), int(threads) if threads else None)
     return found
 
 
@@ -169,9 +187,10 @@ def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tu
                 "stock": ([str(latency.BIN / "rasa"), "run", "--enable-api", "--model", str(stock_model),
                            "--endpoints", str(stock_endpoints)],
                           {k: v for k, v in latency.ENV.items() if k != "REDIS_URL"}),
-                **{system: ([str(latency.BIN / "rasa"), "run", "--model", str(model), "--endpoints",
-                             str(state / "endpoints.yml")], {**latency.ENV, "REDIS_URL": redis_url})
-                   for system, model in variants(args).items()},
+                **{system: ([str(latency.BIN / "rasa"), "run", "--model", str(variant.model), "--endpoints",
+                             str(state / "endpoints.yml")],
+                            {**latency.ENV, "REDIS_URL": redis_url, **variant.environment()})
+                   for system, variant in variants(args).items()},
             }
             for system, (command, env) in commands.items():
                 command += ["--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
@@ -238,7 +257,7 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
     names = {"cluster": f"Kefu, {args.replicas} replicas behind haproxy", "kefu": "Kefu, one `rasa run`",
              "kefu-workers": f"Kefu, one `rasa run` with {args.workers} Sanic workers",
              "stock": "stock config, one `rasa run`"}
-    names |= {system: f"Kefu, one `rasa run` of `{model.name}`" for system, model in variants(args).items()}
+    names |= {system: variant.label() for system, variant in variants(args).items()}
     lines = [*reproduce.lines(command), "", "# Load: the cluster against single processes", "",
              f"`benchmarks/load.py` on {meta['machine']}, {meta['date']}, commit {meta['commit']}, models "
              f"`{meta['kefu_model']}` (Kefu) and `{meta['stock_model']}` (stock). Each of {args.rounds} rounds "
@@ -284,8 +303,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns each system's load is measured in")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="SANIC_WORKERS of the kefu-workers server")
-    parser.add_argument("--variant", action="append", metavar="NAME=MODEL",
-                        help="also load one `rasa run` of another Kefu model (another config), as system kefu-NAME")
+    parser.add_argument("--variant", action="append", metavar="NAME=MODEL[@THREADS]",
+                        help="also load one `rasa run` of another Kefu model (another config), as system kefu-NAME; "
+                             "@THREADS gives it that many PyTorch and TensorFlow threads")
     parser.add_argument("--kefu-model", type=Path, help="default: the newest models/*.tar.gz, as make cluster")
     parser.add_argument("--reuse-models", action="store_true", help="serve the stock model a previous run trained")
     parser.add_argument("--stock-epochs", type=int, help="train the stock config's DIET and TED this many epochs "
@@ -315,7 +335,7 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "kefu_model": kefu_model.name,
             "conversations": args.conversations, "messages": args.messages, "rounds": args.rounds,
             "replicas": args.replicas, "workers": args.workers,
-            "variants": {system: model.name for system, model in variants(args).items()},
+            "variants": {system: variant.label() for system, variant in variants(args).items()},
             "stock_model": stock_model.name}
     lines = report(command, args, rows, audits, meta)
     RESULTS.mkdir(parents=True, exist_ok=True)
