@@ -143,22 +143,20 @@ class Variant:
         return f"Kefu, one `rasa run` of `{self.model.name}`{threads}"
 
 
-def variants(args: argparse.Namespace) -> dict[str, Variant]:
-    """`--variant NAME=MODEL[@THREADS]`: system name -> variant."""
-    found = {}
-    for given in args.variant or []:
-        name, _, rest = given.partition("=")
-        model, _, threads = rest.partition("@")
-        if not name or not Path(model).is_file() or not (threads.isdigit() or not threads):
-            raise SystemExit(f"--variant {given}: expected NAME=MODEL[@THREADS] with MODEL a trained model file")
-        found[f"kefu-{name}"] = Variant(Path(model).resolve(), int(threads) if threads else None)
-    return found
+def parse_variant(given: str) -> tuple[str, Variant]:
+    """`--variant NAME=MODEL[@THREADS]`: the system's name and its variant."""
+    name, _, rest = given.partition("=")
+    model, _, threads = rest.partition("@")
+    if not name or not Path(model).is_file() or not (threads.isdigit() or not threads):
+        raise argparse.ArgumentTypeError(f"{given}: expected NAME=MODEL[@THREADS] with MODEL a trained model file")
+    return f"kefu-{name}", Variant(Path(model).resolve(), int(threads) if threads else None)
 
 
 def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tuple[list[dict], dict[str, dict]]:
     # A short folder: haproxy's stats socket lives in it (socket paths are limited to 108 bytes).
     state = Path(tempfile.mkdtemp(prefix="kefu-load-"))
-    systems = (*SYSTEMS[:-1], *variants(args), SYSTEMS[-1])
+    variants = dict(args.variant)
+    systems = (*SYSTEMS[:-1], *variants, SYSTEMS[-1])
     settings = LoadSettings(deadline=args.round_seconds)
     run = uuid.uuid4().hex[:8]
     rounds: dict[str, list[dict]] = {system: [] for system in systems}
@@ -177,20 +175,18 @@ def measure(args: argparse.Namespace, kefu_model: Path, stock_model: Path) -> tu
             redis_url = f"redis://127.0.0.1:{next(p['port'] for p in recorded if p['name'] == 'redis')}/0"
             stock_endpoints = WORK / "endpoints-stock.yml"
             stock_endpoints.write_text(yaml.safe_dump({"action_endpoint": endpoints["action_endpoint"]}))
+            def kefu(model: Path, **environment: str) -> tuple[list[str], dict[str, str]]:
+                """One Kefu `rasa run` on the cluster's Redis and action server."""
+                return ([str(latency.BIN / "rasa"), "run", "--model", str(model), "--endpoints",
+                         str(state / "endpoints.yml")], {**latency.ENV, "REDIS_URL": redis_url, **environment})
+
             commands = {
-                "kefu": ([str(latency.BIN / "rasa"), "run", "--model", str(kefu_model), "--endpoints",
-                          str(state / "endpoints.yml")], {**latency.ENV, "REDIS_URL": redis_url}),
-                "kefu-workers": ([str(latency.BIN / "rasa"), "run", "--model", str(kefu_model), "--endpoints",
-                                  str(state / "endpoints.yml")],
-                                 {**latency.ENV, "REDIS_URL": redis_url, "SANIC_WORKERS": str(args.workers),
-                                  **thread_share(args.workers)}),
+                "kefu": kefu(kefu_model),
+                "kefu-workers": kefu(kefu_model, SANIC_WORKERS=str(args.workers), **thread_share(args.workers)),
                 "stock": ([str(latency.BIN / "rasa"), "run", "--enable-api", "--model", str(stock_model),
                            "--endpoints", str(stock_endpoints)],
                           {k: v for k, v in latency.ENV.items() if k != "REDIS_URL"}),
-                **{system: ([str(latency.BIN / "rasa"), "run", "--model", str(variant.model), "--endpoints",
-                             str(state / "endpoints.yml")],
-                            {**latency.ENV, "REDIS_URL": redis_url, **variant.environment()})
-                   for system, variant in variants(args).items()},
+                **{system: kefu(variant.model, **variant.environment()) for system, variant in variants.items()},
             }
             for system, (command, env) in commands.items():
                 command += ["--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
@@ -252,12 +248,13 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
     stock_rate = by_system["stock"]["messages_per_second"]
     ratios = {system: by_system[system]["messages_per_second"] / stock_rate if stock_rate else 0.0
               for system in by_system if system != "stock"}
-    singles = ("kefu", *variants(args))
-    targets = {"cluster": 1.0, "kefu-workers": 0.9} | {system: 0.9 for system in singles}
+    variants = dict(args.variant)
+    singles = ("kefu", *variants)
+    targets = {"cluster": 1.0} | {system: 0.9 for system in singles}
     names = {"cluster": f"Kefu, {args.replicas} replicas behind haproxy", "kefu": "Kefu, one `rasa run`",
              "kefu-workers": f"Kefu, one `rasa run` with {args.workers} Sanic workers",
              "stock": "stock config, one `rasa run`"}
-    names |= {system: variant.label() for system, variant in variants(args).items()}
+    names |= {system: variant.label() for system, variant in variants.items()}
     lines = [*reproduce.lines(command), "", "# Load: the cluster against single processes", "",
              f"`benchmarks/load.py` on {meta['machine']}, {meta['date']}, commit {meta['commit']}, models "
              f"`{meta['kefu_model']}` (Kefu) and `{meta['stock_model']}` (stock). Each of {args.rounds} rounds "
@@ -289,9 +286,8 @@ def report(command: str, args: argparse.Namespace, rows: list[dict], audits: dic
               f"{'met' if ratios[s] >= targets[s] else 'not met'}), p99 {by_system[s]['p99_ms']:.0f} ms"
               for s in ("cluster", *singles)]
     lines += [f"- {names['kefu-workers']}: {ratios['kefu-workers']:.2f}× stock, p99 "
-              f"{by_system['kefu-workers']['p99_ms']:.0f} ms (one server on one port, but {args.workers} processes: "
-              f"{'at least' if ratios['kefu-workers'] >= targets['kefu-workers'] else 'below'} the single process's "
-              f"{targets['kefu-workers']:.1f}×, which it does not stand for)"]
+              f"{by_system['kefu-workers']['p99_ms']:.0f} ms (one port, but {args.workers} processes: not held to "
+              "the single process's target)"]
     lines += [f"- stock: p99 {by_system['stock']['p99_ms']:.0f} ms"]
     return lines
 
@@ -303,7 +299,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns each system's load is measured in")
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="SANIC_WORKERS of the kefu-workers server")
-    parser.add_argument("--variant", action="append", metavar="NAME=MODEL[@THREADS]",
+    parser.add_argument("--variant", action="append", default=[], type=parse_variant, metavar="NAME=MODEL[@THREADS]",
                         help="also load one `rasa run` of another Kefu model (another config), as system kefu-NAME; "
                              "@THREADS gives it that many PyTorch and TensorFlow threads")
     parser.add_argument("--kefu-model", type=Path, help="default: the newest models/*.tar.gz, as make cluster")
@@ -335,7 +331,7 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "kefu_model": kefu_model.name,
             "conversations": args.conversations, "messages": args.messages, "rounds": args.rounds,
             "replicas": args.replicas, "workers": args.workers,
-            "variants": {system: variant.label() for system, variant in variants(args).items()},
+            "variants": {system: variant.label() for system, variant in args.variant},
             "stock_model": stock_model.name}
     lines = report(command, args, rows, audits, meta)
     RESULTS.mkdir(parents=True, exist_ok=True)

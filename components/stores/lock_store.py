@@ -21,6 +21,14 @@ from rasa.utils.endpoints import EndpointConfig
 from components.stores.connection import OUTAGE, REDIS_ERRORS, connect, describe, redis_url
 
 
+def sanic_workers() -> int:
+    """`SANIC_WORKERS` as Rasa reads it: a number, anything else one worker."""
+    try:
+        return int(os.environ.get(ENV_SANIC_WORKERS) or 1)
+    except ValueError:
+        return 1
+
+
 class RedisLockStore(RasaRedisLockStore):
     """Configured in endpoints.yml as `lock_store: {type: components.stores.RedisLockStore}`,
     with optional `key_prefix` (default kefu), `socket_timeout`, `connect_timeout` and, for
@@ -30,7 +38,7 @@ class RedisLockStore(RasaRedisLockStore):
                  **settings: Any) -> None:
         settings = {**(endpoint_config.kwargs if endpoint_config else {}), **settings}
         url = url or redis_url()
-        if not url and os.environ.get(ENV_SANIC_WORKERS, "1").strip() not in ("", "0", "1"):
+        if not url and sanic_workers() > 1:
             raise ValueError(f"{ENV_SANIC_WORKERS}={os.environ[ENV_SANIC_WORKERS]} needs REDIS_URL: without "
                              "Redis each worker would keep its own conversation locks, and two messages of "
                              "one conversation could be answered at once")

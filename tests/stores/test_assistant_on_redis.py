@@ -82,6 +82,8 @@ def test_without_redis_url_the_same_endpoints_give_a_sqlite_file(action_server: 
     monkeypatch.setenv("SANIC_WORKERS", "2")
     with pytest.raises(ValueError, match="SANIC_WORKERS=2 needs REDIS_URL"):
         LockStore.create(endpoints.lock_store)
+    monkeypatch.setenv("SANIC_WORKERS", "many")  # Rasa runs one worker for what is not a number
+    assert LockStore.create(endpoints.lock_store).red is None
 
 
 def test_while_redis_is_down_the_bot_says_so_and_then_continues_the_conversation(
