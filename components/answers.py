@@ -6,6 +6,9 @@ choice rests on what NLU says (the intent, its confidence, the runner-up), on th
 calibrated confidence and the facts check, and on the words the shop's own texts use:
 
 - NLU torn between two intents it can name: a question back ("Do you mean ...?");
+- a corpus question close to the message (`corpus_similarity`), of the intent NLU names, whose
+  answer says something the template does not: that corpus answer ("my card got billed twice"
+  is near "I was charged twice", whose answer is the 3-day release of the duplicate);
 - a word the shop's texts never use, in a question whose template is a complete list
   (`closed_intents`: payment methods, carriers): the facts do not cover it, so a person should
   answer rather than the list ("can I pay with dogecoin?");
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from components.generator.metrics import token_f1
+from components.generator.retrieval import RetrievalIndex
 from components.text import chinese_characters, fold_traditional, normalise, tokenize
 
-TEMPLATE, GENERATED, CLARIFY, HANDOFF = "template", "generated", "clarify", "handoff"
+TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF = "template", "generated", "retrieved", "clarify", "handoff"
 _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
 
 
@@ -33,9 +37,11 @@ _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
 class Choice:
     """What to answer with, and why (logged and kept in the prediction's metadata)."""
 
-    kind: str  # template | generated | clarify | handoff
+    kind: str  # template | generated | retrieved | clarify | handoff
     reason: str
     intents: tuple[str, ...] = ()  # the clarifying question's options
+    reply: str = ""  # the corpus answer sent (retrieved)
+    similarity: float = 0.0  # of its corpus question to the message (retrieved)
 
 
 @dataclass
@@ -44,6 +50,7 @@ class ChoiceSettings:
 
     generated_threshold: float = 0.6
     template_overlap: float = 0.45
+    corpus_similarity: float | None = 0.4
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
     closed_intents: list[str] = field(default_factory=list)
@@ -68,11 +75,45 @@ def shop_vocabulary(texts: Iterable[str]) -> list[str]:
     return sorted(words)
 
 
+@dataclass(frozen=True)
+class CorpusPair:
+    question: str
+    answer: str
+    intent: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Nearest:
+    pair: CorpusPair
+    similarity: float
+
+
+class CorpusAnswers:
+    """The shop corpus's questions, searchable by similarity within one language (TF-IDF over
+    character n-grams, the retrieval index of the generator)."""
+
+    def __init__(self, pairs: Sequence[CorpusPair]) -> None:
+        self.by_language: dict[str, tuple[list[CorpusPair], RetrievalIndex]] = {}
+        for lang in sorted({p.lang for p in pairs}):
+            chosen = [p for p in pairs if p.lang == lang]
+            self.by_language[lang] = chosen, RetrievalIndex([p.question for p in chosen], [p.answer for p in chosen])
+
+    def nearest(self, text: str, lang: str) -> Nearest | None:
+        if lang not in self.by_language:
+            return None
+        pairs, index = self.by_language[lang]
+        position, similarity = index.most_similar(text)
+        return Nearest(pairs[position], similarity)
+
+
 class AnswerChooser:
     """Picks the kind of answer for one message; see the module docstring."""
 
-    def __init__(self, vocabulary: Iterable[str], settings: ChoiceSettings) -> None:
+    def __init__(self, vocabulary: Iterable[str], settings: ChoiceSettings,
+                 corpus: CorpusAnswers | None = None) -> None:
         self.settings = settings
+        self.corpus = corpus
         self.vocabulary = set(vocabulary)
         self._english = sorted(w for w in self.vocabulary if not chinese_characters(w))
         self._chinese = [w for w in self.vocabulary if chinese_characters(w)]
@@ -101,9 +142,27 @@ class AnswerChooser:
             return options[0][0], options[1][0]
         return ()
 
+    def corpus_answer(self, text: str, lang: str, intent: str, template: str | None,
+                      passes_facts: Callable[[str], bool]) -> Choice | None:
+        """The nearest corpus question's answer when it is close enough, of `intent`, and says
+        something the template does not; else None."""
+        if self.corpus is None or self.settings.corpus_similarity is None:
+            return None
+        nearest = self.corpus.nearest(text, lang)
+        if nearest is None or nearest.similarity < self.settings.corpus_similarity or nearest.pair.intent != intent:
+            return None
+        overlap = token_f1(nearest.pair.answer, template) if template else 0.0
+        if overlap >= self.settings.template_overlap or not passes_facts(nearest.pair.answer):
+            return None
+        return Choice(RETRIEVED, f"the corpus question {nearest.pair.question!r} ({nearest.similarity:.2f}) has a "
+                      f"more specific answer than {intent}'s written response", reply=nearest.pair.answer,
+                      similarity=nearest.similarity)
+
     def before_generating(self, text: str, lang: str, intent: str, ranking: list[tuple[str, float]],
-                          answerable: set[str], unsure_intent: str) -> Choice | None:
-        """The choice where NLU and the shop's words settle it; None when the generator decides."""
+                          answerable: set[str], unsure_intent: str, template: str | None = None,
+                          passes_facts: Callable[[str], bool] = lambda reply: True) -> Choice | None:
+        """The choice where NLU, the corpus and the shop's words settle it; None when the
+        generator decides."""
         if intent == unsure_intent:
             options = self.clarify_options(ranking, answerable)
             if options:
@@ -111,6 +170,9 @@ class AnswerChooser:
             return Choice(TEMPLATE, "NLU is unsure and names no two likely intents")
         if intent in self.settings.keep_template_intents:
             return Choice(TEMPLATE, f"{intent} always gets its written response")
+        retrieved = self.corpus_answer(text, lang, intent, template, passes_facts)
+        if retrieved:
+            return retrieved
         if intent in self.settings.closed_intents:
             unknown = self.unknown_words(text, lang)
             if unknown:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from components.answers import CLARIFY, GENERATED, HANDOFF, TEMPLATE, AnswerChooser, ChoiceSettings, shop_vocabulary
+from components.answers import (
+    CLARIFY,
+    GENERATED,
+    HANDOFF,
+    RETRIEVED,
+    TEMPLATE,
+    AnswerChooser,
+    ChoiceSettings,
+    CorpusAnswers,
+    CorpusPair,
+    shop_vocabulary,
+)
 
 SHOP_TEXTS = [
     "We accept Visa, Mastercard, PayPal, Apple Pay and gift cards.",
@@ -67,3 +78,39 @@ def test_the_generated_reply_wins_only_when_sure_true_to_the_facts_and_more_than
     assert kind(DUPLICATE, 0.5) == TEMPLATE  # unsure
     assert kind(DUPLICATE, 0.9, passes_facts=False) == TEMPLATE
     assert kind("Sorry your payment didn't go through. Please check your card details.", 0.9) == TEMPLATE
+
+
+CORPUS = [
+    CorpusPair("I was charged twice", DUPLICATE, "payment_failed", "en"),
+    CorpusPair("my payment was declined", TEMPLATE_TEXT, "payment_failed", "en"),
+    CorpusPair("what is the bitcoin price", "I can't help with that.", "out_of_scope", "en"),
+    CorpusPair("同一个订单扣了两次钱", "重复扣款会在3个工作日内自动退回。", "payment_failed", "zh"),
+]
+
+
+def corpus_chooser(**settings: object) -> AnswerChooser:
+    return AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(**settings), CorpusAnswers(CORPUS))
+
+
+def corpus_choice(text: str, lang: str = "en", intent: str = "payment_failed", template: str = TEMPLATE_TEXT,
+                  passes_facts: bool = True, **settings: object):  # noqa: ANN201
+    return corpus_chooser(**settings).before_generating(text, lang, intent, [(intent, 0.9)], ANSWERABLE,
+                                                        "nlu_fallback", template, lambda answer: passes_facts)
+
+
+def test_a_close_corpus_question_of_the_same_intent_sends_its_more_specific_answer() -> None:
+    choice = corpus_choice("I was charged twice for one order")
+    assert choice is not None and choice.kind == RETRIEVED and choice.reply == DUPLICATE
+    assert "I was charged twice" in choice.reason and 0.4 <= choice.similarity <= 1
+    choice = corpus_choice("同一个订单被扣了两次钱", lang="zh", template="很抱歉，您的付款未成功。")
+    assert choice is not None and choice.kind == RETRIEVED and "3个工作日" in choice.reply
+
+
+def test_the_corpus_answer_yields_to_the_template_other_intents_distance_and_the_facts() -> None:
+    assert corpus_choice("my payment was declined") is None  # its answer is the template
+    assert corpus_choice("I was charged twice", intent="refund_status") is None  # NLU names another intent
+    assert corpus_choice("what is the bitcoin price?", intent="payment_methods") is None  # nearest is out of scope
+    assert corpus_choice("the checkout page is slow today") is None  # nothing close
+    assert corpus_choice("I was charged twice", passes_facts=False) is None
+    assert corpus_choice("I was charged twice", corpus_similarity=None) is None  # switched off
+    assert corpus_choice("I was charged twice", lang="de") is None  # no corpus in that language

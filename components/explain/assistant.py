@@ -272,6 +272,9 @@ class AssistantExplainer:
                  generated: GeneratedReplyExplanation | None, tracker: Any) -> tuple[str, str]:
         """(kind of answer, why) for the winning action."""
         confidence = float(chosen.max_confidence)
+        choice = (chosen.action_metadata or {}).get("answer_choice")
+        if action == GENERATED_REPLY_ACTION and choice and choice["kind"] == "retrieved":
+            return "retrieved", LABELS["answered_retrieved"].format(**choice)
         if action == GENERATED_REPLY_ACTION:
             threshold = generated.threshold if generated else 0.0
             return "generated", LABELS["answered_generated"].format(confidence=confidence, threshold=threshold)
@@ -281,7 +284,6 @@ class AssistantExplainer:
                 UNSURE_INTENT else confidence)
             return "fallback", LABELS["answered_fallback"].format(reason=reason)
         if action in HANDOFF_ACTIONS:
-            choice = (chosen.action_metadata or {}).get("answer_choice")
             if choice:
                 reason = LABELS["check_choice"].format(**choice)
             elif self._offered_a_person(tracker):

@@ -38,6 +38,7 @@ LABELS = {
     # why the bot answered as it did
     "answered_intent": "{policy} answered {intent} with {action}.",
     "answered_generated": "The generator answered ({confidence:.2f} >= {threshold:.2f}).",
+    "answered_retrieved": "The bot sent a corpus answer: {reason}.",
     "answered_fallback": "The bot fell back: {reason}",
     "answered_handoff": "The bot handed the customer to a person: {reason}",
     "fallback_nlu": "NLU is unsure ({intent} {confidence:.2f} is below the fallback threshold).",
@@ -125,7 +126,7 @@ class Explanation:
     intent: IntentExplanation
     policies: list[PolicyScore]
     action: str  # the winning policy's action
-    answer: str  # intent | generated | fallback | handoff
+    answer: str  # intent | generated | retrieved | fallback | handoff
     summary: str  # one sentence: why
     generated: GeneratedReplyExplanation | None = None
     conversation_id: str | None = None

@@ -59,6 +59,12 @@ class RetrievalIndex:
                 found.append(sorted(candidates.tolist(), key=lambda index: (-row[index], index)))
         return found
 
+    def most_similar(self, question: str) -> tuple[int, float]:
+        """The index of the most similar training question, and its cosine similarity."""
+        scores = (self.vectorizer.transform([question]) @ self.matrix.T).toarray()[0]
+        best = int(scores.argmax())
+        return best, float(scores[best])
+
     def evidence(self, questions: Sequence[str], k: int, exclude: Sequence[int] | None = None) -> list[list[str]]:
         return [[self.answers[index] for index in indices] for indices in self.nearest(questions, k, exclude)]
 

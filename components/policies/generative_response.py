@@ -7,8 +7,9 @@ and forms keep precedence (lower priority than RulePolicy); below `threshold` th
 stays silent and the other policies (fallback, hand-off) answer.
 
 With `answer_choice` set, the policy also decides how to answer the intents whose rule sends a
-written response (components/answers.py): it lets the template stand, sends the generated reply
-when the generator is sure of one that passes the facts check, asks a clarifying question
+written response (components/answers.py): it lets the template stand, sends a corpus answer
+when a corpus question of the same intent is close and its answer says more than the template,
+sends the generated reply when the generator is sure of one that passes the facts check, asks a clarifying question
 (`utter_clarify`) when NLU is torn between two intents, or offers a person
 (`utter_offer_handoff`) when the question names something the shop's texts never mention. Its
 priority is then above RulePolicy's, so these answers win over the template rule; forms, the
@@ -41,7 +42,17 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from components.action_names import GENERATED_REPLY_ACTION
-from components.answers import CLARIFY, GENERATED, HANDOFF, AnswerChooser, ChoiceSettings, shop_vocabulary
+from components.answers import (
+    CLARIFY,
+    GENERATED,
+    HANDOFF,
+    RETRIEVED,
+    AnswerChooser,
+    ChoiceSettings,
+    CorpusAnswers,
+    CorpusPair,
+    shop_vocabulary,
+)
 from components.catalogue import LANGUAGE_SLOT, response_variant, variant_language
 from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
 from components.generator.data import Dialogue
@@ -74,6 +85,8 @@ class LearntFromData:
     # intents whose rule sends a written response (the choice may answer them otherwise)
     template_intents: list[str] = field(default_factory=list)
     vocabulary: list[str] = field(default_factory=list)  # content words of the shop's own texts
+    # the corpus's single-turn pairs: question, answer, intent, lang (answers the choice may send)
+    corpus_pairs: list[dict[str, str]] = field(default_factory=list)
 
 
 def _nlu_examples(patterns: str | list[str]) -> dict[str, list[str]]:
@@ -234,8 +247,11 @@ class GenerativeResponsePolicy(Policy):
             # settings, any of which may be left out:
             #   generated_threshold: calibrated confidence from which the generated reply
             #     replaces the template (it must also pass the facts check);
-            #   template_overlap: token F1 with the template from which a generated reply says
-            #     what the template says, so the template is sent;
+            #   template_overlap: token F1 with the template from which a generated reply (or a
+            #     corpus answer) says what the template says, so the template is sent;
+            #   corpus_similarity: similarity (TF-IDF, 0-1) from which the nearest corpus
+            #     question's answer is sent, when it is of the intent NLU names and says more
+            #     than the template; null never sends corpus answers;
             #   clarify_min_confidence, clarify_runner_up: when NLU is unsure, the two likeliest
             #     intents together and the second alone must reach these for a clarifying question;
             #   closed_intents: intents whose response is a complete list; a question naming a word
@@ -277,7 +293,8 @@ class GenerativeResponsePolicy(Policy):
             settings = ChoiceSettings(**config["answer_choice"])
         except TypeError as error:
             raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: {error}") from error
-        return AnswerChooser(learnt.vocabulary, settings)
+        pairs = [CorpusPair(**pair) for pair in learnt.corpus_pairs]
+        return AnswerChooser(learnt.vocabulary, settings, CorpusAnswers(pairs) if pairs else None)
 
     @staticmethod
     def _generator_config(config: dict[str, Any]) -> GeneratorConfig:
@@ -348,6 +365,7 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.intent_labels = _intent_labels(responses)
             self.learnt.template_intents = _template_intents(training_trackers, responses)
             self.learnt.vocabulary = self._shop_vocabulary(responses)
+            self.learnt.corpus_pairs = self._single_turn_pairs()
             self.chooser = self._chooser(self.config, self.learnt)
         if self.config.get("generator_path"):
             try:
@@ -378,6 +396,16 @@ class GenerativeResponsePolicy(Policy):
         texts += [v["text"] for variants in responses.data.values() for v in variants if v.get("text")]
         texts += self.learnt.facts or []
         return shop_vocabulary(texts)
+
+    def _single_turn_pairs(self) -> list[dict[str, str]]:
+        """The corpus pairs that answer a question on its own (no context), with their intent."""
+        paths = corpus_paths(self.config.get("corpus") or [])
+        if not paths:
+            return []
+        pairs, _, _ = split_corpus(paths, BuildConfig(valid_fraction=0.0, test_fraction=0.0))
+        return [{"question": p.question, "answer": p.answer, "intent": p.intent,
+                 "lang": p.lang or detect_language(p.question)}
+                for p in pairs if p.answer and p.intent and not p.context]
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as folder:
@@ -473,10 +501,9 @@ class GenerativeResponsePolicy(Policy):
 
     def _generated_prediction(self, probabilities: list[float], sent: str, confidence: float,
                               metadata: dict[str, Any] | None = None) -> PolicyPrediction:
-        assert self.generator is not None
         metadata = {**(metadata or {}), "reply_id": uuid.uuid4().hex, "generated_reply": sent,
                     "confidence": round(confidence, 4), "model_id": self.model_id,
-                    "generator": self.generator.architecture}
+                    "generator": self.generator.architecture if self.generator else "corpus"}
         return self._prediction(probabilities, optional_events=[SlotSet(GENERATED_REPLY_SLOT, sent)],
                                 action_metadata=metadata)
 
@@ -499,13 +526,14 @@ class GenerativeResponsePolicy(Policy):
         lang = message_language(text) or tracker.get_slot(LANGUAGE_SLOT) or DEFAULT_LANGUAGE
         ranking = [(r["name"], r["confidence"]) for r in tracker.latest_message.parse_data.get("intent_ranking", [])]
         labelled = {name for name, labels in self.learnt.intent_labels.items() if lang in labels}
-        choice = self.chooser.before_generating(text, lang, intent, ranking, labelled, UNSURE_INTENT)
+        template = _in_language(self.learnt.intent_responses.get(intent, {}), lang)
+        choice = self.chooser.before_generating(text, lang, intent, ranking, labelled, UNSURE_INTENT, template,
+                                                lambda answer: not self._unsupported_claims(answer, tracker))
         reply = None
         if choice is None:
             if self.generator is None:
                 return self._prediction(probabilities)
             reply = self.generator.reply(self._source(text, intent), self._context(tracker))
-            template = _in_language(self.learnt.intent_responses.get(intent, {}), lang)
             choice = self.chooser.after_generating(intent, reply.text, reply.confidence,
                                                    not self._unsupported_claims(reply.text, tracker), template)
         logger.debug("GenerativeResponsePolicy: %s for %r: %s", choice.kind, text, choice.reason)
@@ -515,6 +543,11 @@ class GenerativeResponsePolicy(Policy):
             if sent:
                 probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = 1.0
                 return self._generated_prediction(probabilities, sent, reply.confidence, metadata)
+        elif choice.kind == RETRIEVED:
+            sent = self._finish(choice.reply, tracker)
+            if sent:
+                probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = 1.0
+                return self._generated_prediction(probabilities, sent, choice.similarity, metadata)
         elif choice.kind == CLARIFY:
             first, second = choice.intents
             labels = self.learnt.intent_labels
