@@ -37,6 +37,16 @@ def test_intents_get_their_answers(assistant: Assistant, message: str, expected_
     assert any(expected_reply in reply for reply in replies), replies
 
 
+@pytest.mark.parametrize(("message", "expected_reply"), [
+    ("yes", "what can I help you with?"), ("no", "anything else I can help you with?"),
+    ("是的", "请问有什么可以帮您"), ("不用了", "还有什么可以帮您的吗"),
+])
+def test_a_yes_or_no_before_the_bot_asked_anything_gets_a_question_back(
+        assistant: Assistant, message: str, expected_reply: str) -> None:
+    replies = assistant.say(message, new_conversation())
+    assert any(expected_reply in reply for reply in replies), replies
+
+
 def test_order_number_in_the_question_is_answered_at_once(assistant: Assistant) -> None:
     replies = assistant.say("where is my order 12345?", new_conversation())
     assert replies == [

@@ -229,3 +229,36 @@ def test_the_policy_serves_a_generator_trained_outside_rasa(tmp_path: Path) -> N
     agent = Agent.load(str(train_core_serving(tmp_path / "generator", tmp_path, "served")))
     for pair in TEN_PAIRS[:5]:
         assert reply_of(agent, pair.question) == trained.reply(pair.question).text
+
+
+@pytest.fixture(scope="module")
+def choosing_agent(tmp_path_factory: pytest.TempPathFactory) -> Agent:
+    """The shop's rules and corpus with the answer choice on (a tiny, barely trained generator)."""
+    folder = tmp_path_factory.mktemp("choice")
+    config = folder / "config.yml"
+    config.write_text(yaml.safe_dump({
+        "recipe": "default.v1", "language": "en", "assistant_id": "kefu-choice-test", "pipeline": [],
+        "policies": [{"name": "RulePolicy"}, {
+            "name": "components.policies.GenerativeResponsePolicy", "corpus": "data/corpus/*.jsonl",
+            "architecture": "seq2seq", "model": {"embedding_dim": 32, "hidden_size": 32},
+            "tokenizer": {"vocab_size": 1500}, "training": {"epochs": 1, "threads": 1, "progress": False},
+            "facts": "data/shop_facts.yml", "answer_choice": {"keep_template_intents": ["greet"]}}]}))
+    return Agent.load(str(train_core(config, folder, "choice")))
+
+
+def said(text: str, intent: str) -> list:
+    return [ActionExecuted("action_listen"), UserUttered(text, intent={"name": intent, "confidence": 0.95},
+                                                         parse_data={"intent_ranking": [
+                                                             {"name": intent, "confidence": 0.95}]})]
+
+
+def test_the_answer_choice_sends_a_corpus_answer_more_specific_than_the_template(choosing_agent: Agent) -> None:
+    action, _, optional_events, metadata, _ = predict(choosing_agent, said(
+        "my card got charged twice for one order", "payment_failed"))
+    assert action == "utter_generated_reply"
+    assert metadata["answer_choice"]["kind"] == "retrieved" and metadata["generator"] == "seq2seq"
+    [slot] = optional_events
+    assert "duplicate charge is released automatically within 3 business days" in slot.value
+    # a question the template answers gets it from the rule: the policy stays silent
+    action, confidence, optional_events, metadata, _ = predict(choosing_agent, said("hello", "greet"))
+    assert confidence == 0.0 and not optional_events
