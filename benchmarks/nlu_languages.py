@@ -8,6 +8,7 @@ which is in any training file. Rows:
 - kefu: config.yml's pipeline as shipped;
 - kefu-no-encoder: the same without the English MiniLM encoder (PretrainedEncoderFeaturizer);
 - kefu-fp32 / kefu-int8: the same with the encoder's `precision` set to fp32 or int8;
+- kefu-en-encoder: the same with the English encoder reading English messages only (`languages: [en]`);
 - before: config.yml and data/nlu.yml of the commit before Chinese NLU (English only);
 - ROW@N: that row with N DIET epochs (`kefu@40`).
 
@@ -62,6 +63,8 @@ def rows_to_run(epochs: int | None) -> dict[str, tuple[dict, list[Path] | str]]:
     for precision in ("fp32", "int8"):
         rows[f"kefu-{precision}"] = ({**config, "pipeline": [
             {**c, "precision": precision} if c["name"] == ENCODER else dict(c) for c in config["pipeline"]]}, data)
+    rows["kefu-en-encoder"] = ({**config, "pipeline": [
+        {**c, "languages": ["en"]} if c["name"] == ENCODER else dict(c) for c in config["pipeline"]]}, data)
     for row_config, _ in rows.values():
         row_config["policies"] = []
         for component in row_config["pipeline"]:

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -15,7 +16,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES, TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.shared.exceptions import InvalidConfigException
-from rasa.shared.nlu.constants import INTENT
+from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -27,6 +28,7 @@ from components.featurizers.encoder import (
     FinetuneSettings,
     WordEncoder,
 )
+from components.text import LANGUAGES, message_language
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "encoder.json"
@@ -55,6 +57,10 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             # "int8": run the encoder's linear layers in int8 (CPU only, about 3x faster per
             # message); DIET then trains on the int8 vectors too. Or "fp32".
             "precision": encoder.precision,
+            # The languages the encoder reads, e.g. [en] for an English-only encoder; a message
+            # in another language gets zero vectors (and costs nothing), one with no words to
+            # tell by is read. null: every message.
+            "languages": None,
             # Fine-tune the encoder on the NLU intents (classification on the mean-pooled
             # sentence vector) during `rasa train`; the tuned weights go into the model.
             "finetune": False,
@@ -83,6 +89,10 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         if config["precision"] not in INFERENCE_PRECISIONS:
             raise InvalidConfigException(
                 f"PretrainedEncoderFeaturizer: precision must be one of {', '.join(INFERENCE_PRECISIONS)}")
+        languages = config.get("languages")
+        if languages is not None and (not isinstance(languages, list) or not set(languages) <= set(LANGUAGES)):
+            raise InvalidConfigException(
+                f"PretrainedEncoderFeaturizer: languages must be null or a list of {', '.join(LANGUAGES)}")
         if config["finetune_precision"] not in PRECISIONS:
             raise InvalidConfigException(
                 f"PretrainedEncoderFeaturizer: finetune_precision must be one of {', '.join(PRECISIONS)}")
@@ -143,12 +153,26 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             (folder / STATE_FILE).write_text(json.dumps({"tuned": bool(self._config["finetune"])}))
         return self._resource
 
+    def _reads(self, message: Message, attribute: str) -> bool:
+        """Whether the encoder reads this attribute of the message (its language is listed)."""
+        languages = self._config.get("languages")
+        if languages is None:
+            return True
+        text = message.get(attribute) if attribute == TEXT else None
+        language = message_language(text) if isinstance(text, str) else None
+        return language is None or language in languages
+
     def process(self, messages: list[Message]) -> list[Message]:
         for attribute in DENSE_FEATURIZABLE_ATTRIBUTES:
             tokenised = [m for m in messages if m.get(TOKENS_NAMES[attribute])]
-            sentences = [[t.text for t in m.get(TOKENS_NAMES[attribute])] for m in tokenised]
-            for message, (words, sentence) in zip(tokenised, self.encoder.encode(sentences), strict=True):
+            read = [m for m in tokenised if self._reads(m, attribute)]
+            sentences = [[t.text for t in m.get(TOKENS_NAMES[attribute])] for m in read]
+            for message, (words, sentence) in zip(read, self.encoder.encode(sentences), strict=True):
                 self.add_features_to_message(words, sentence[None, :], attribute, message)
+            for message in (m for m in tokenised if not self._reads(m, attribute)):
+                size = (len(message.get(TOKENS_NAMES[attribute])), self.encoder.dimensions)
+                self.add_features_to_message(np.zeros(size, np.float32), np.zeros((1, size[1]), np.float32),
+                                             attribute, message)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
