@@ -16,7 +16,7 @@ from components.featurizers.encoder import (
     WordEncoder,
     supervised_contrastive_loss,
 )
-from tests.featurizers.checks import ENGLISH, Component, check_featurizer, features, tokenised
+from tests.featurizers.checks import CHINESE, ENGLISH, Component, check_featurizer, features, tokenised
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +160,27 @@ def test_an_unknown_encoding_precision_is_refused(tmp_path: Path, minilm: Path) 
     with pytest.raises(InvalidConfigException, match="precision must be one of fp32, int8"):
         Component(PretrainedEncoderFeaturizer, tmp_path / "m",
                   {"model_path": str(minilm), "precision": "int4"}).trained(tokenised(ENGLISH))
+
+
+def test_an_english_only_encoder_gives_other_languages_zero_vectors(tmp_path: Path, minilm: Path) -> None:
+    featurizer = Component(PretrainedEncoderFeaturizer, tmp_path / "en",
+                           {"model_path": str(minilm), "languages": ["en"]}).trained(tokenised(ENGLISH))
+    chinese = features(featurizer, tokenised([text for text, _ in CHINESE], chinese=True))
+    for (sequence, sentence), message in zip(chinese, tokenised([t for t, _ in CHINESE], chinese=True), strict=True):
+        assert sequence.shape == (len(message.get("text_tokens")), 384) and not sequence.any()
+        assert sentence.shape == (1, 384) and not sentence.any()
+    # English, and a message with no words to tell its language by, are read as before
+    texts = ["where is my order", "12345"]
+    every = Component(PretrainedEncoderFeaturizer, tmp_path / "all", {"model_path": str(minilm)})
+    for (_, english_only), (_, read_all) in zip(features(featurizer, tokenised(texts)),
+                                                features(every.trained(tokenised(ENGLISH)), tokenised(texts)),
+                                                strict=True):
+        assert english_only.any() and np.allclose(english_only, read_all, atol=1e-5)
+
+
+def test_an_unknown_encoder_language_is_refused(tmp_path: Path, minilm: Path) -> None:
+    from rasa.shared.exceptions import InvalidConfigException
+
+    with pytest.raises(InvalidConfigException, match="languages must be null or a list of"):
+        Component(PretrainedEncoderFeaturizer, tmp_path / "l",
+                  {"model_path": str(minilm), "languages": ["fr"]}).trained(tokenised(ENGLISH))
