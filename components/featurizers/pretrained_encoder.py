@@ -16,7 +16,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES, TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.shared.exceptions import InvalidConfigException
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import INTENT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -154,22 +154,21 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         return self._resource
 
     def _reads(self, message: Message, attribute: str) -> bool:
-        """Whether the encoder reads this attribute of the message (its language is listed)."""
+        """Whether the encoder reads this text: its language is listed, or cannot be told."""
         languages = self._config.get("languages")
-        if languages is None:
-            return True
-        text = message.get(attribute) if attribute == TEXT else None
-        language = message_language(text) if isinstance(text, str) else None
+        text = message.get(attribute)
+        language = message_language(text) if languages is not None and isinstance(text, str) else None
         return language is None or language in languages
 
     def process(self, messages: list[Message]) -> list[Message]:
         for attribute in DENSE_FEATURIZABLE_ATTRIBUTES:
             tokenised = [m for m in messages if m.get(TOKENS_NAMES[attribute])]
-            read = [m for m in tokenised if self._reads(m, attribute)]
+            reads = [self._reads(m, attribute) for m in tokenised]
+            read = [m for m, yes in zip(tokenised, reads, strict=True) if yes]
             sentences = [[t.text for t in m.get(TOKENS_NAMES[attribute])] for m in read]
             for message, (words, sentence) in zip(read, self.encoder.encode(sentences), strict=True):
                 self.add_features_to_message(words, sentence[None, :], attribute, message)
-            for message in (m for m in tokenised if not self._reads(m, attribute)):
+            for message in (m for m, yes in zip(tokenised, reads, strict=True) if not yes):
                 size = (len(message.get(TOKENS_NAMES[attribute])), self.encoder.dimensions)
                 self.add_features_to_message(np.zeros(size, np.float32), np.zeros((1, size[1]), np.float32),
                                              attribute, message)

@@ -9,8 +9,8 @@ stays silent and the other policies (fallback, hand-off) answer.
 With `answer_choice` set, the policy also decides how to answer the intents whose rule sends a
 written response (components/answers.py): it lets the template stand, sends a corpus answer
 when a corpus question of the same intent is close and its answer says more than the template,
-sends the generated reply when the generator is sure of one that passes the facts check, asks a clarifying question
-(`utter_clarify`) when NLU is torn between two intents, or offers a person
+sends the generated reply when the generator is sure of one that passes the facts check, asks
+a clarifying question (`utter_clarify`) when NLU is torn between two intents, or offers a person
 (`utter_offer_handoff`) when the question names something the shop's texts never mention. Its
 priority is then above RulePolicy's, so these answers win over the template rule; forms, the
 hand-off and feedback flows are never touched.
@@ -501,9 +501,9 @@ class GenerativeResponsePolicy(Policy):
 
     def _generated_prediction(self, probabilities: list[float], sent: str, confidence: float,
                               metadata: dict[str, Any] | None = None) -> PolicyPrediction:
-        metadata = {**(metadata or {}), "reply_id": uuid.uuid4().hex, "generated_reply": sent,
-                    "confidence": round(confidence, 4), "model_id": self.model_id,
-                    "generator": self.generator.architecture if self.generator else "corpus"}
+        metadata = {"reply_id": uuid.uuid4().hex, "generated_reply": sent, "confidence": round(confidence, 4),
+                    "model_id": self.model_id, "generator": self.generator.architecture if self.generator else None,
+                    **(metadata or {})}
         return self._prediction(probabilities, optional_events=[SlotSet(GENERATED_REPLY_SLOT, sent)],
                                 action_metadata=metadata)
 
@@ -547,7 +547,9 @@ class GenerativeResponsePolicy(Policy):
             sent = self._finish(choice.reply, tracker)
             if sent:
                 probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = 1.0
-                return self._generated_prediction(probabilities, sent, choice.similarity, metadata)
+                # the reply is the corpus's own answer, not the generator's
+                return self._generated_prediction(probabilities, sent, choice.similarity,
+                                                  {**metadata, "generator": "corpus"})
         elif choice.kind == CLARIFY:
             first, second = choice.intents
             labels = self.learnt.intent_labels

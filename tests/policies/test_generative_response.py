@@ -256,7 +256,7 @@ def test_the_answer_choice_sends_a_corpus_answer_more_specific_than_the_template
     action, _, optional_events, metadata, _ = predict(choosing_agent, said(
         "my card got charged twice for one order", "payment_failed"))
     assert action == "utter_generated_reply"
-    assert metadata["answer_choice"]["kind"] == "retrieved" and metadata["generator"] == "seq2seq"
+    assert metadata["answer_choice"]["kind"] == "retrieved" and metadata["generator"] == "corpus"
     [slot] = optional_events
     assert "duplicate charge is released automatically within 3 business days" in slot.value
     # a question the template answers gets it from the rule: the policy stays silent
