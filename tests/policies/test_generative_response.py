@@ -24,20 +24,22 @@ from tests.generator.conftest import TEN_PAIRS, TINY_MODELS
 POLICY_NODE_PREFIX = "run_components.policies.GenerativeResponsePolicy"
 
 
-@pytest.fixture(scope="module")
-def core_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("policy")
-    config = folder / "config.yml"
+def train_shop_core(folder: Path, name: str, **policy: object) -> Path:
+    """`rasa train core` on the shop's stories and rules, with a tiny generator on its corpus."""
+    config = folder / f"{name}-config.yml"
     config.write_text(yaml.safe_dump({
-        "recipe": "default.v1", "language": "en", "assistant_id": "kefu-policy-test", "pipeline": [],
+        "recipe": "default.v1", "language": "en", "assistant_id": f"kefu-{name}-test", "pipeline": [],
         "policies": [{"name": "RulePolicy"}, {
             "name": "components.policies.GenerativeResponsePolicy", "corpus": "data/corpus/*.jsonl",
             "architecture": "seq2seq", "model": {"embedding_dim": 32, "hidden_size": 32},
             "tokenizer": {"vocab_size": 1500}, "training": {"epochs": 2, "threads": 1, "progress": False},
-            "threshold": 0.0, "facts": None}]}))
-    run_command([RASA, "train", "core", "--config", str(config), "--domain", "domain.yml", "--stories", "data",
-                 "--out", str(folder), "--fixed-model-name", "core"], folder / "train.log")
-    return folder / "core.tar.gz"
+            **policy}]}))
+    return train_core(config, folder, name)
+
+
+@pytest.fixture(scope="module")
+def core_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_shop_core(tmp_path_factory.mktemp("policy"), "core", threshold=0.0, facts=None)
 
 
 @pytest.fixture(scope="module")
@@ -233,17 +235,9 @@ def test_the_policy_serves_a_generator_trained_outside_rasa(tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def choosing_agent(tmp_path_factory: pytest.TempPathFactory) -> Agent:
-    """The shop's rules and corpus with the answer choice on (a tiny, barely trained generator)."""
-    folder = tmp_path_factory.mktemp("choice")
-    config = folder / "config.yml"
-    config.write_text(yaml.safe_dump({
-        "recipe": "default.v1", "language": "en", "assistant_id": "kefu-choice-test", "pipeline": [],
-        "policies": [{"name": "RulePolicy"}, {
-            "name": "components.policies.GenerativeResponsePolicy", "corpus": "data/corpus/*.jsonl",
-            "architecture": "seq2seq", "model": {"embedding_dim": 32, "hidden_size": 32},
-            "tokenizer": {"vocab_size": 1500}, "training": {"epochs": 1, "threads": 1, "progress": False},
-            "facts": "data/shop_facts.yml", "answer_choice": {"keep_template_intents": ["greet"]}}]}))
-    return Agent.load(str(train_core(config, folder, "choice")))
+    """The shop's rules and corpus with the answer choice on (a barely trained generator)."""
+    return Agent.load(str(train_shop_core(tmp_path_factory.mktemp("choice"), "choice",
+                                          answer_choice={"keep_template_intents": ["greet"]})))
 
 
 def said(text: str, intent: str) -> list:
