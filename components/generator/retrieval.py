@@ -48,7 +48,7 @@ class RetrievalIndex:
         found: list[list[int]] = []
         for start in range(0, len(questions), QUERIES_PER_CHUNK):
             chunk = list(questions[start : start + QUERIES_PER_CHUNK])
-            scores = (self.vectorizer.transform(chunk) @ self.matrix.T).toarray()
+            scores = self.similarities(chunk)
             if exclude is not None:
                 rows = np.arange(len(chunk))
                 own = np.asarray(exclude[start : start + len(chunk)])
@@ -59,9 +59,13 @@ class RetrievalIndex:
                 found.append(sorted(candidates.tolist(), key=lambda index: (-row[index], index)))
         return found
 
+    def similarities(self, questions: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of each question to each training question: [questions, index size]."""
+        return (self.vectorizer.transform(list(questions)) @ self.matrix.T).toarray()
+
     def most_similar(self, question: str) -> tuple[int, float]:
         """The index of the most similar training question, and its cosine similarity."""
-        scores = (self.vectorizer.transform([question]) @ self.matrix.T).toarray()[0]
+        scores = self.similarities([question])[0]
         best = int(scores.argmax())
         return best, float(scores[best])
 

@@ -364,8 +364,9 @@ class GenerativeResponsePolicy(Policy):
         if self.chooser:
             self.learnt.intent_labels = _intent_labels(responses)
             self.learnt.template_intents = _template_intents(training_trackers, responses)
-            self.learnt.vocabulary = self._shop_vocabulary(responses)
-            self.learnt.corpus_pairs = self._single_turn_pairs()
+            pairs = self._whole_corpus()
+            self.learnt.vocabulary = self._shop_vocabulary(responses, pairs)
+            self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
             self.chooser = self._chooser(self.config, self.learnt)
         if self.config.get("generator_path"):
             try:
@@ -384,25 +385,24 @@ class GenerativeResponsePolicy(Policy):
         self.persist()
         return self._resource
 
-    def _shop_vocabulary(self, responses: Responses) -> list[str]:
+    def _whole_corpus(self) -> list[Pair]:
+        """Every corpus pair, cleaned by the corpus pipeline, unsplit."""
+        paths = corpus_paths(self.config.get("corpus") or [])
+        return split_corpus(paths, BuildConfig(valid_fraction=0.0, test_fraction=0.0))[0] if paths else []
+
+    def _shop_vocabulary(self, responses: Responses, pairs: list[Pair]) -> list[str]:
         """The words of the NLU examples, corpus, responses and facts, out-of-scope ones aside."""
         skipped = set(self.config.get("skip_intents") or [])
         texts = [text for intent, examples in _nlu_examples(self.config.get("nlu") or []).items()
                  if intent not in skipped for text in examples]
-        paths = corpus_paths(self.config.get("corpus") or [])
-        if paths:
-            pairs, _, _ = split_corpus(paths, BuildConfig(valid_fraction=0.0, test_fraction=0.0))
-            texts += [text for p in pairs if p.intent not in skipped for text in (p.question, p.answer or "")]
+        texts += [text for p in pairs if p.intent not in skipped for text in (p.question, p.answer or "")]
         texts += [v["text"] for variants in responses.data.values() for v in variants if v.get("text")]
         texts += self.learnt.facts or []
         return shop_vocabulary(texts)
 
-    def _single_turn_pairs(self) -> list[dict[str, str]]:
-        """The corpus pairs that answer a question on its own (no context), with their intent."""
-        paths = corpus_paths(self.config.get("corpus") or [])
-        if not paths:
-            return []
-        pairs, _, _ = split_corpus(paths, BuildConfig(valid_fraction=0.0, test_fraction=0.0))
+    @staticmethod
+    def _single_turn_pairs(pairs: list[Pair]) -> list[dict[str, str]]:
+        """The corpus pairs that answer a question on their own (no context), with their intent."""
         return [{"question": p.question, "answer": p.answer, "intent": p.intent,
                  "lang": p.lang or detect_language(p.question)}
                 for p in pairs if p.answer and p.intent and not p.context]
