@@ -5,16 +5,18 @@ Rasa, so it can be tested alone."""
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import random
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import BatchEncoding
 
 from components.torch_device import has_fast_bf16, pick_device
 
@@ -23,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "bf16", "fp32")  # of fine-tuning; see FinetuneSettings.precision
 INFERENCE_PRECISIONS = ("fp32", "int8")  # of encoding; see EncoderSettings.precision
+RUNTIMES = ("torch", "onnx")  # what runs the encoder's forward pass; see EncoderSettings.runtime
 
 
 class EncoderError(ValueError):
@@ -39,11 +42,19 @@ class EncoderSettings:
     # (CPU only; about 3x faster here). The vectors differ slightly from fp32's, so whatever
     # learns from them must be trained on the same precision.
     precision: str = "fp32"
+    # "onnx": the forward pass is exported to an ONNX graph when the encoder loads and run by
+    # ONNX Runtime on the CPU: the same vectors as torch's (within 1e-5), and 3-4x faster on a
+    # short message, where torch's per-operator overhead is most of the time. fp32 only.
+    runtime: str = "torch"
 
     def __post_init__(self) -> None:
         if self.precision not in INFERENCE_PRECISIONS:
             raise ValueError(f"encoder precision must be one of {', '.join(INFERENCE_PRECISIONS)}, "
                              f"not {self.precision!r}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"encoder runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        if self.runtime == "onnx" and self.precision != "fp32":
+            raise ValueError("the onnx runtime runs fp32 encoders; int8 runs with the torch runtime")
 
 
 @dataclass
@@ -94,9 +105,20 @@ class WordEncoder:
             raise EncoderError(f"{self.model_dir}: cannot load the encoder ({problem})") from error
         if not self.tokenizer.is_fast:
             raise EncoderError(f"{self.model_dir}: needs a fast tokenizer (tokenizer.json) to map sub-words to words")
-        self.device = pick_device(self.settings.device)
+        onnx = self.settings.runtime == "onnx"
+        self.device = pick_device("cpu" if onnx and self.settings.device == "auto" else self.settings.device)
+        if onnx and self.device.type != "cpu":
+            raise EncoderError(f"the onnx runtime runs on the CPU only, not on {self.device.type}: "
+                               "set the device to cpu (or auto) or the runtime to torch")
         self.model.to(self.device).eval()
-        self._inference_model = self._quantised() if self.settings.precision == "int8" else self.model
+        self._forward = self._inference_forward()
+
+    def _inference_forward(self) -> Callable[[BatchEncoding], torch.Tensor]:
+        """The last hidden states of a tokenised batch, as the settings say to compute them."""
+        if self.settings.runtime == "onnx":
+            return OnnxForward(self.model, self.tokenizer.model_input_names)
+        model = self._quantised() if self.settings.precision == "int8" else self.model
+        return lambda batch: model(**batch).last_hidden_state
 
     def _quantised(self) -> torch.nn.Module:
         if self.device.type != "cpu":
@@ -115,7 +137,7 @@ class WordEncoder:
     def dimensions(self) -> int:
         return int(self.model.config.hidden_size)
 
-    def _batch(self, sentences: Sequence[list[str]]):  # noqa: ANN202 - transformers BatchEncoding
+    def _batch(self, sentences: Sequence[list[str]]) -> BatchEncoding:
         return self.tokenizer(list(sentences), is_split_into_words=True, truncation=True,
                               max_length=self.settings.max_length, padding=True, return_tensors="pt")
 
@@ -136,7 +158,7 @@ class WordEncoder:
             chunk = sentences[start : start + self.settings.batch_size]
             batch = self._batch(chunk)
             with torch.inference_mode():
-                hidden = self._inference_model(**batch.to(self.device)).last_hidden_state
+                hidden = self._forward(batch.to(self.device))
                 pooled = self._sentence(hidden, batch["attention_mask"])
             hidden, pooled = hidden.float().cpu().numpy(), pooled.float().cpu().numpy()
             for row, words in enumerate(chunk):
@@ -201,12 +223,55 @@ class WordEncoder:
                         settings.epochs, "bf16" if bf16 else "fp32", correct / max(seen, 1), time.monotonic() - started)
         embeddings.requires_grad_(True)
         self.model.eval()
-        if self.settings.precision == "int8":
-            self._inference_model = self._quantised()
+        self._forward = self._inference_forward()
 
     def save(self, folder: Path) -> None:
         self.model.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
+
+
+class OnnxForward:
+    """A torch encoder's forward pass exported to ONNX (in memory, with the batch size and the
+    length left open) and run by ONNX Runtime on the CPU."""
+
+    def __init__(self, model: torch.nn.Module, input_names: Sequence[str]) -> None:
+        import onnxruntime
+
+        self.input_names = list(input_names)
+        # two rows, one padded, so the traced graph masks padding as a real batch needs
+        example = {name: torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]) for name in self.input_names}
+        open_axes = {name: {0: "batch", 1: "length"} for name in [*self.input_names, "hidden"]}
+        graph = io.BytesIO()
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            # torch's notices about tracing shape checks and its newer exporter
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_LastHiddenState(model, self.input_names).eval(), tuple(example.values()), graph,
+                              input_names=self.input_names, output_names=["hidden"], dynamic_axes=open_axes,
+                              opset_version=17, dynamo=False)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        # Spinning threads wait for the next message busily: 7.3 ms of CPU per short message
+        # against 5.0 without, CPU that TensorFlow and the other requests need under load.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only
+        self.session = onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, batch: BatchEncoding) -> torch.Tensor:
+        inputs = {name: batch[name].numpy() for name in self.input_names if name in batch}
+        return torch.from_numpy(self.session.run(None, inputs)[0])
+
+
+class _LastHiddenState(torch.nn.Module):
+    """The encoder with positional inputs and one output, as the ONNX exporter wants it."""
+
+    def __init__(self, model: torch.nn.Module, input_names: Sequence[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.input_names = list(input_names)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.input_names, inputs, strict=True))).last_hidden_state
 
 
 class _PartnerPicker:

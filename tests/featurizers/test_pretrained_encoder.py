@@ -184,3 +184,44 @@ def test_an_unknown_encoder_language_is_refused(tmp_path: Path, minilm: Path) ->
     with pytest.raises(InvalidConfigException, match="languages must be null or a list of"):
         Component(PretrainedEncoderFeaturizer, tmp_path / "l",
                   {"model_path": str(minilm), "languages": ["fr"]}).trained(tokenised(ENGLISH))
+
+
+@pytest.mark.parametrize("encoder", ["minilm", "tiny_electra"])
+def test_the_onnx_runtime_gives_torchs_vectors(tmp_path: Path, encoder: str, request: pytest.FixtureRequest) -> None:
+    folder, dimensions = request.getfixturevalue(encoder), {"minilm": 384, "tiny_electra": 32}[encoder]
+    check_featurizer(lambda: Component(PretrainedEncoderFeaturizer, tmp_path / "checks",
+                                       {"model_path": str(folder), "runtime": "onnx"}), dimensions)
+    # messages of different lengths in one batch: padding is masked as torch masks it
+    texts = [text for text, _ in ENGLISH]
+    found = [features(Component(PretrainedEncoderFeaturizer, tmp_path / runtime,
+                                {"model_path": str(folder), "runtime": runtime, "batch_size": 8})
+                      .trained(tokenised(ENGLISH)), tokenised(texts)) for runtime in ("torch", "onnx")]
+    for (seq_torch, sent_torch), (seq_onnx, sent_onnx) in zip(*found, strict=True):
+        assert np.allclose(seq_torch, seq_onnx, atol=1e-4) and np.allclose(sent_torch, sent_onnx, atol=1e-4)
+
+
+def test_a_finetuned_encoder_runs_on_onnx_with_its_tuned_weights(tiny_electra: Path) -> None:
+    import torch
+
+    from components.featurizers.encoder import EncoderSettings
+
+    encoder = WordEncoder(tiny_electra, EncoderSettings(runtime="onnx"))
+    before = encoder.encode([["where", "is", "my", "order"]])[0][1]
+    encoder.finetune([text.split() for text, _ in ENGLISH], [intent for _, intent in ENGLISH],
+                     FinetuneSettings(epochs=2, learning_rate=1e-3, batch_size=4))
+    after = encoder.encode([["where", "is", "my", "order"]])[0][1]
+    with torch.inference_mode():
+        batch = encoder._batch([["where", "is", "my", "order"]])
+        expected = encoder._sentence(encoder.model(**batch).last_hidden_state, batch["attention_mask"])[0]
+    assert not np.allclose(before, after) and np.allclose(after, expected.numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize(("settings", "message"), [({"runtime": "tensorrt"}, "runtime must be one of torch, onnx"),
+                                                   ({"runtime": "onnx", "precision": "int8"}, "fp32 only")])
+def test_an_unknown_runtime_or_int8_on_onnx_is_refused(tmp_path: Path, minilm: Path, settings: dict,
+                                                       message: str) -> None:
+    from rasa.shared.exceptions import InvalidConfigException
+
+    with pytest.raises(InvalidConfigException, match=message):
+        Component(PretrainedEncoderFeaturizer, tmp_path / "r",
+                  {"model_path": str(minilm), **settings}).trained(tokenised(ENGLISH))
