@@ -45,6 +45,7 @@ FALLBACK_ACTIONS = {"utter_default", "action_default_fallback", "utter_clarify"}
 TRAINED_SYSTEMS = ("templates", "full", "full-rag")
 # The answer choice's settings where config.yml ships without one (docs/answers.md gives the reasons).
 ANSWER_CHOICE = {"generated_threshold": 0.6, "template_overlap": 0.45,
+                 "corpus_encoder": ".kefu/encoders/all-minilm-l6-v2",
                  "closed_intents": ["payment_methods"],
                  "keep_template_intents": ["greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "complaint"]}
 # full-rag: the generator reads the answers of the two nearest corpus questions and can copy from them.

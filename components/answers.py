@@ -6,9 +6,11 @@ choice rests on what NLU says (the intent, its confidence, the runner-up), on th
 calibrated confidence and the facts check, and on the words the shop's own texts use:
 
 - NLU torn between two intents it can name: a question back ("Do you mean ...?");
-- a corpus question close to the message (`corpus_similarity`), of the intent NLU names, whose
-  answer says something the template does not: that corpus answer ("my card got billed twice"
-  is near "I was charged twice", whose answer is the 3-day release of the duplicate);
+- a corpus question close to the message (`corpus_similarity` in characters, or
+  `corpus_encoder_similarity` in meaning for the languages a sentence encoder reads), of the
+  intent NLU names, whose answer says something the template does not: that corpus answer ("my
+  card got billed twice" is near "I was charged twice", whose answer is the 3-day release of the
+  duplicate);
 - a word the shop's texts never use, in a question whose template is a complete list
   (`closed_intents`: payment methods, carriers): the facts do not cover it, so a person should
   answer rather than the list ("can I pay with dogecoin?");
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
@@ -51,6 +55,9 @@ class ChoiceSettings:
     generated_threshold: float = 0.6
     template_overlap: float = 0.45
     corpus_similarity: float | None = 0.4
+    corpus_encoder: str | None = None
+    corpus_encoder_languages: list[str] = field(default_factory=lambda: ["en"])
+    corpus_encoder_similarity: float = 0.55
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
     closed_intents: list[str] = field(default_factory=list)
@@ -87,24 +94,47 @@ class CorpusPair:
 class Nearest:
     pair: CorpusPair
     similarity: float
+    in_meaning: bool = False  # cosine of sentence vectors, not of character n-grams
+
+
+# Texts to sentence vectors of unit length, [texts, dimensions].
+SentenceEncoder = Callable[[Sequence[str]], np.ndarray]
+
+
+class _EncodedQuestions:
+    """Questions searchable by the cosine of their sentence vectors."""
+
+    def __init__(self, questions: Sequence[str], encode: SentenceEncoder) -> None:
+        self.encode = encode
+        self.vectors = encode(questions)
+
+    def most_similar(self, question: str) -> tuple[int, float]:
+        scores = self.vectors @ self.encode([question])[0]
+        best = int(scores.argmax())
+        return best, float(scores[best])
 
 
 class CorpusAnswers:
-    """The shop corpus's questions, searchable by similarity within one language (TF-IDF over
+    """The shop corpus's questions, searchable by similarity within one language: in meaning
+    (`encode`'s sentence vectors) for `encoded_languages`, else in characters (TF-IDF over
     character n-grams, the retrieval index of the generator)."""
 
-    def __init__(self, pairs: Sequence[CorpusPair]) -> None:
-        self.by_language: dict[str, tuple[list[CorpusPair], RetrievalIndex]] = {}
+    def __init__(self, pairs: Sequence[CorpusPair], encode: SentenceEncoder | None = None,
+                 encoded_languages: Collection[str] = ()) -> None:
+        self.by_language: dict[str, tuple[list[CorpusPair], RetrievalIndex | _EncodedQuestions]] = {}
         for lang in sorted({p.lang for p in pairs}):
             chosen = [p for p in pairs if p.lang == lang]
-            self.by_language[lang] = chosen, RetrievalIndex([p.question for p in chosen], [p.answer for p in chosen])
+            questions = [p.question for p in chosen]
+            self.by_language[lang] = chosen, (_EncodedQuestions(questions, encode)
+                                              if encode is not None and lang in encoded_languages
+                                              else RetrievalIndex(questions, [p.answer for p in chosen]))
 
     def nearest(self, text: str, lang: str) -> Nearest | None:
         if lang not in self.by_language:
             return None
         pairs, index = self.by_language[lang]
         position, similarity = index.most_similar(text)
-        return Nearest(pairs[position], similarity)
+        return Nearest(pairs[position], similarity, isinstance(index, _EncodedQuestions))
 
 
 class AnswerChooser:
@@ -149,7 +179,10 @@ class AnswerChooser:
         if self.corpus is None or self.settings.corpus_similarity is None:
             return None
         nearest = self.corpus.nearest(text, lang)
-        if nearest is None or nearest.similarity < self.settings.corpus_similarity or nearest.pair.intent != intent:
+        if nearest is None or nearest.pair.intent != intent:
+            return None
+        if nearest.similarity < (self.settings.corpus_encoder_similarity if nearest.in_meaning
+                                 else self.settings.corpus_similarity):
             return None
         overlap = token_f1(nearest.pair.answer, template) if template else 0.0
         if overlap >= self.settings.template_overlap or not passes_facts(nearest.pair.answer):

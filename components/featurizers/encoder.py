@@ -172,6 +172,12 @@ class WordEncoder:
                 results.append((word_vectors, pooled[row]))
         return results
 
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Each text's sentence vector scaled to unit length, [texts, dims], so that a product
+        of two is their cosine similarity. Texts are split into words at white space."""
+        vectors = np.array([sentence for _, sentence in self.encode([text.split() or [text] for text in texts])])
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
     def finetune(self, sentences: Sequence[list[str]], labels: Sequence[str], settings: FinetuneSettings) -> None:
         """Tune the encoder to tell the labels (intents) apart from its sentence vector."""
         torch.manual_seed(settings.seed)

