@@ -158,8 +158,7 @@ def main() -> None:
         for name, model in models.items():
             results[name] = {lang: asyncio.run(ask_all(Path(model), endpoints, questions, f"{name}-{lang}"))
                              for lang, questions in sets.items()}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [*reproduce.lines(command), "", "# Acceptable answers on held-out questions", "",
              f"{date}, commit {commit}. {len(sets['en'])} English and {len(sets['zh'])} Chinese questions "

@@ -47,8 +47,7 @@ BITEXT = (ROOT.parent / "shared" / "datasets" / "bitext_customer_support"
 RESULTS = ROOT / "benchmarks" / "results"
 RASA = str(Path(sys.executable).parent / "rasa")
 # the commit the run started from; commits made while it runs do not change its rows
-COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                        text=True).stdout.strip()
+COMMIT = reproduce.commit()
 
 STOCK_FEATURIZERS = [
     {"name": "WhitespaceTokenizer"},

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -85,8 +84,7 @@ def main() -> None:
                 rows.append({"language": lang, "measure": measure, "threshold": threshold, "pairs": len(pairs),
                              **counts(pairs, similarity, threshold, templates)})
     command = reproduce.command(__file__)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [*reproduce.lines(command), "", "# Corpus answers by leave-one-out on the corpus", "",
              f"{date}, commit {commit}. Characters: TF-IDF over character n-grams; meaning: cosine of MiniLM "

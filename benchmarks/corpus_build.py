@@ -114,8 +114,7 @@ def main() -> None:
         row["seconds_per_1k_rows"] = round(1000 * row["seconds"] / row["rows"], 2)
     meta = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                 capture_output=True, text=True).stdout.strip(),
+        "commit": reproduce.commit(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "repeats": args.repeats,
         "method": "wall time and peak RSS of one `kefu corpus build` process per size (os.wait4); "

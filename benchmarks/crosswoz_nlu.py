@@ -51,8 +51,7 @@ DATA = ROOT.parent / "shared" / "datasets" / "crosswoz" / "data" / "crosswoz"
 RESULTS = ROOT / "benchmarks" / "results"
 RASA = str(Path(sys.executable).parent / "rasa")
 # the commit the run started from; commits made while it runs do not change its rows
-COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                        text=True).stdout.strip()
+COMMIT = reproduce.commit()
 QUICK_DIALOGUES = 60  # --quick: the first 60 dialogues of each split
 
 # Context only: a different task (every dialogue act with its slot and value, multi-label, trained on

@@ -17,12 +17,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 from datetime import datetime, timezone
 
 import reproduce  # a sibling module
 import torch
-from generation_bitext import ARCHITECTURES, RESULTS, ROOT, WORK, interleaved_latency  # a sibling script
+from generation_bitext import ARCHITECTURES, RESULTS, WORK, interleaved_latency  # a sibling script
 
 from components.generator.data import read_split
 from components.generator.generator import ResponseGenerator
@@ -40,8 +39,7 @@ def main() -> None:
     questions = [d.question for d in read_split(WORK / "bitext_corpus", "test")[: args.samples]]
     generators = {a: ResponseGenerator.load(WORK / f"bitext_{a}", device="cpu") for a in ARCHITECTURES}
     latency = interleaved_latency(generators, questions, args.rounds, STEPS)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit, "samples": len(questions),
             "rounds": args.rounds, "machine": machine}

@@ -82,8 +82,7 @@ def main() -> None:
                      "seconds_to_target": round(statistics.median(seconds_to(run["history"], target) for run in mine)),
                      "best_perplexity": round(statistics.median(
                          min(e["valid_perplexity"] for e in run["history"]) for run in mine), 2)})
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [*reproduce.lines(command), "", "# Data-parallel generator training", "",
              f"{date}, commit {commit}, {os.cpu_count()} CPU cores, gloo. Bitext seq2seq, {args.epochs} epochs per "

@@ -60,8 +60,7 @@ HELD_OUT = {"en": ROOT / "tests" / "data" / "unseen_phrasings.yml",
             "zh": ROOT / "tests" / "data" / "unseen_phrasings_zh.yml"}
 KS = (1, 3)
 METHODS = ("lime", "occlusion", "random")
-COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                        text=True).stdout.strip()
+COMMIT = reproduce.commit()
 
 
 def held_out(language: str) -> list[str]:

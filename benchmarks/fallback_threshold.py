@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import logging
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -72,8 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     found = asyncio.run(rankings(args.model))
     rows = table(found, args.thresholds, args.ambiguity)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     meta = {"command": reproduce.command(__file__), "commit": commit, "model": args.model.name,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "ambiguity_threshold": args.ambiguity}
     lines = [*reproduce.lines(meta["command"]), "", "# The fallback threshold per language, on a dev set", "",

@@ -126,8 +126,7 @@ def run(name: str, config: dict, domain: Path, stories: dict[str, Path], work: P
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help is safe
     command = reproduce.command(__file__)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     rows = {}
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)

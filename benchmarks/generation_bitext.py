@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
@@ -147,8 +146,7 @@ def main() -> None:
     train, valid, test = (read_split(corpus, name) for name in ("train", "valid", "test"))
     if args.quick:
         train, valid, test = train[::36], valid[::20], test[::40]  # every intent, few pairs
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     last = json.loads((RESULTS / "generation_bitext.json").read_text()) if args.reuse else {}
     systems, training = [RetrievalBaseline(train), IntentPrototypeBaseline(train)], {}

@@ -30,7 +30,6 @@ import platform
 import random
 import shutil
 import statistics
-import subprocess
 import time
 import zipfile
 from collections.abc import Sequence
@@ -206,8 +205,7 @@ def main() -> None:
     command = reproduce.command(__file__)
     started = time.perf_counter()
     names = args.config or DEFAULT_CONFIGS
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
     splits, figures, answer_values = build_splits(WORK / "crosswoz_corpus", args.test_dialogues)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -96,8 +95,7 @@ def main() -> None:
     cpu_replies = [r.text for r in cpu.replies(questions)]
     same = sum(a == b for a, b in zip(gpu_replies, cpu_replies, strict=True))
     result = {"command": command, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-              "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                       text=True).stdout.strip(),
+              "commit": reproduce.commit(),
               "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
               "parameters": parameters, "steps": args.steps,
               "tokens_per_second": round(tokens_per_second), "peak_memory_gb": round(

@@ -214,8 +214,7 @@ def main() -> None:
               "stock": train(stock_path, "stock", args.reuse_models)}
     with action_server(WORK / "actions.log") as endpoints:
         rows = measure(models, endpoints, args)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "conversations": args.conversations,
             "blocks": args.blocks}

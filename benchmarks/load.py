@@ -325,8 +325,7 @@ def main() -> None:
     stock_path.write_text(yaml.safe_dump(stock, sort_keys=False))
     stock_model = latency.train(stock_path, name, args.reuse_models)
     rows, audits = measure(args, kefu_model, stock_model)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "kefu_model": kefu_model.name,
             "conversations": args.conversations, "messages": args.messages, "rounds": args.rounds,

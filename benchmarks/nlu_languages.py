@@ -152,8 +152,7 @@ def main() -> None:
             rows.append({"row": key, "train_seconds": round(seconds), **accuracy(model)})
             print(json.dumps(rows[-1]), flush=True)
     meta = {"command": command, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                     text=True).stdout.strip(),
+            "commit": reproduce.commit(),
             "machine": f"{os.cpu_count()}-core {platform.machine()}, no GPU",
             "phrasings": {lang: len(yaml.safe_load(p.read_text(encoding="utf-8"))["phrasings"])
                           for lang, p in HELD_OUT.items()}}

@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -184,8 +183,7 @@ def main() -> None:
     models = {"kefu": Path(kefu), "stock": args.stock_model}
     with latency.action_server(latency.WORK / "profile-actions.log") as endpoints:
         summaries = measure(models, endpoints, args)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     meta = {"machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit,
             "models": {name: str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT)

@@ -9,6 +9,7 @@ A script imports this as a sibling (`python benchmarks/<script>.py` puts benchma
 from __future__ import annotations
 
 import shlex
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,13 @@ def command(script: str) -> str:
     """The command line this process was started with, as run from the repository root:
     `.venv/bin/python benchmarks/<script>.py` and the arguments it was given."""
     return shlex.join([".venv/bin/python", f"benchmarks/{Path(script).name}", *sys.argv[1:]])
+
+
+def commit() -> str:
+    """The short hash of the checked-out commit, which a results file names."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def lines(runs: str | Mapping[str, str], note: str = "") -> list[str]:

@@ -125,8 +125,7 @@ async def run(url: str, port: int) -> dict[str, dict[str, dict[str, float]]]:
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help is safe
     command = reproduce.command(__file__)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = reproduce.commit()
     load_before = os.getloadavg()[0]  # other jobs on the machine slow every figure
     with tempfile.TemporaryDirectory() as folder:
         server = RedisServer(Path(folder))
