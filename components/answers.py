@@ -31,7 +31,7 @@ import numpy as np
 
 from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
-from components.text import chinese_characters, fold_traditional, normalise, tokenize
+from components.text import LANGUAGES, chinese_characters, fold_traditional, normalise, tokenize
 
 TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF = "template", "generated", "retrieved", "clarify", "handoff"
 _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
@@ -62,6 +62,12 @@ class ChoiceSettings:
     clarify_runner_up: float = 0.15
     closed_intents: list[str] = field(default_factory=list)
     keep_template_intents: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.corpus_encoder_languages) - set(LANGUAGES)
+        if unknown:
+            raise ValueError(f"corpus_encoder_languages: {', '.join(sorted(unknown))} is not one of "
+                             f"{', '.join(LANGUAGES)}")
 
 
 def content_words(text: str, lang: str) -> list[str]:

@@ -251,9 +251,13 @@ class OnnxForward:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             # torch's notices about tracing shape checks and its newer exporter
             warnings.simplefilter("ignore")
-            torch.onnx.export(_LastHiddenState(model, self.input_names).eval(), tuple(example.values()), graph,
-                              input_names=self.input_names, output_names=["hidden"], dynamic_axes=open_axes,
-                              opset_version=17, dynamo=False)
+            try:
+                torch.onnx.export(_LastHiddenState(model, self.input_names).eval(), tuple(example.values()), graph,
+                                  input_names=self.input_names, output_names=["hidden"], dynamic_axes=open_axes,
+                                  opset_version=17, dynamo=False)
+            except Exception as error:  # the exporter raises many kinds on an operator it lacks
+                raise EncoderError(f"{type(model).__name__} cannot be exported to ONNX "
+                                   f"({type(error).__name__}: {error}); set the runtime to torch") from error
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1

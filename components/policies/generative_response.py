@@ -296,7 +296,7 @@ class GenerativeResponsePolicy(Policy):
             return None
         try:
             settings = ChoiceSettings(**config["answer_choice"])
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: {error}") from error
         pairs = [CorpusPair(**pair) for pair in learnt.corpus_pairs]
         corpus = None

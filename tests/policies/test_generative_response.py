@@ -276,3 +276,12 @@ def test_a_missing_corpus_encoder_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "no-encoder"
     with pytest.raises(InvalidConfigException, match=f"corpus_encoder: {missing}"):
         GenerativeResponsePolicy._chooser({"answer_choice": {"corpus_encoder": str(missing)}}, learnt)
+
+
+def test_an_unknown_corpus_encoder_language_is_named() -> None:
+    from rasa.shared.exceptions import InvalidConfigException
+
+    from components.policies.generative_response import GenerativeResponsePolicy, LearntFromData
+
+    with pytest.raises(InvalidConfigException, match="corpus_encoder_languages: fr is not one of"):
+        GenerativeResponsePolicy._chooser({"answer_choice": {"corpus_encoder_languages": ["fr"]}}, LearntFromData())
