@@ -48,13 +48,15 @@ class EncoderSettings:
     runtime: str = "torch"
 
     def __post_init__(self) -> None:
+        if self.sentence_pooling not in ("mean", "cls"):
+            raise ValueError(f'sentence_pooling must be "mean" or "cls", not {self.sentence_pooling!r}')
         if self.precision not in INFERENCE_PRECISIONS:
             raise ValueError(f"encoder precision must be one of {', '.join(INFERENCE_PRECISIONS)}, "
                              f"not {self.precision!r}")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"encoder runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         if self.runtime == "onnx" and self.precision != "fp32":
-            raise ValueError("the onnx runtime runs fp32 encoders; int8 runs with the torch runtime")
+            raise ValueError("the onnx runtime runs fp32 only; int8 needs runtime: torch")
 
 
 @dataclass

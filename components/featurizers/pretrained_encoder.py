@@ -21,14 +21,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.corpus import file_digest
-from components.featurizers.encoder import (
-    INFERENCE_PRECISIONS,
-    PRECISIONS,
-    RUNTIMES,
-    EncoderSettings,
-    FinetuneSettings,
-    WordEncoder,
-)
+from components.featurizers.encoder import EncoderSettings, FinetuneSettings, WordEncoder
 from components.text import LANGUAGES, message_language
 
 logger = logging.getLogger(__name__)
@@ -88,24 +81,15 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def validate_config(cls, config: dict[str, Any]) -> None:
         if not config.get("model_path"):
             raise InvalidConfigException("PretrainedEncoderFeaturizer needs `model_path`: a local encoder folder")
-        if config["sentence_pooling"] not in ("mean", "cls"):
-            raise InvalidConfigException('PretrainedEncoderFeaturizer: sentence_pooling must be "mean" or "cls"')
-        if config["precision"] not in INFERENCE_PRECISIONS:
-            raise InvalidConfigException(
-                f"PretrainedEncoderFeaturizer: precision must be one of {', '.join(INFERENCE_PRECISIONS)}")
-        if config["runtime"] not in RUNTIMES:
-            raise InvalidConfigException(
-                f"PretrainedEncoderFeaturizer: runtime must be one of {', '.join(RUNTIMES)}")
-        if config["runtime"] == "onnx" and config["precision"] != "fp32":
-            raise InvalidConfigException(
-                "PretrainedEncoderFeaturizer: the onnx runtime runs fp32 only; int8 needs runtime: torch")
         languages = config.get("languages")
         if languages is not None and (not isinstance(languages, list) or not set(languages) <= set(LANGUAGES)):
             raise InvalidConfigException(
                 f"PretrainedEncoderFeaturizer: languages must be null or a list of {', '.join(LANGUAGES)}")
-        if config["finetune_precision"] not in PRECISIONS:
-            raise InvalidConfigException(
-                f"PretrainedEncoderFeaturizer: finetune_precision must be one of {', '.join(PRECISIONS)}")
+        try:  # the settings check their own values
+            cls._encoder_settings(config)
+            FinetuneSettings(precision=config["finetune_precision"])
+        except ValueError as error:
+            raise InvalidConfigException(f"PretrainedEncoderFeaturizer: {error}") from error
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
@@ -121,10 +105,13 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         self._resource = resource
         self._encoder = encoder
 
+    @staticmethod
+    def _encoder_settings(config: dict[str, Any]) -> EncoderSettings:
+        return EncoderSettings(config["batch_size"], config["max_length"], config["sentence_pooling"],
+                               config["device"], config["precision"], config["runtime"])
+
     def _settings(self) -> EncoderSettings:
-        return EncoderSettings(self._config["batch_size"], self._config["max_length"],
-                               self._config["sentence_pooling"], self._config["device"], self._config["precision"],
-                               self._config["runtime"])
+        return self._encoder_settings(self._config)
 
     @property
     def encoder(self) -> WordEncoder:

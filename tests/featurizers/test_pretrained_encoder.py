@@ -133,7 +133,7 @@ def test_contrastive_partners_share_the_intent_but_not_the_sentence() -> None:
 def test_an_unknown_finetuning_precision_is_refused(tmp_path: Path, tiny_electra: Path) -> None:
     from rasa.shared.exceptions import InvalidConfigException
 
-    with pytest.raises(InvalidConfigException, match="finetune_precision"):
+    with pytest.raises(InvalidConfigException, match="fine-tuning precision must be one of auto, bf16, fp32"):
         Component(PretrainedEncoderFeaturizer, tmp_path / "m",
                   {"model_path": str(tiny_electra), "finetune_precision": "fp8"}).trained(tokenised(ENGLISH))
 
@@ -217,8 +217,9 @@ def test_a_finetuned_encoder_runs_on_onnx_with_its_tuned_weights(tiny_electra: P
 
 
 @pytest.mark.parametrize(("settings", "message"), [({"runtime": "tensorrt"}, "runtime must be one of torch, onnx"),
-                                                   ({"runtime": "onnx", "precision": "int8"}, "fp32 only")])
-def test_an_unknown_runtime_or_int8_on_onnx_is_refused(tmp_path: Path, minilm: Path, settings: dict,
+                                                   ({"runtime": "onnx", "precision": "int8"}, "fp32 only"),
+                                                   ({"sentence_pooling": "max"}, 'must be "mean" or "cls"')])
+def test_an_unknown_runtime_pooling_or_int8_on_onnx_is_refused(tmp_path: Path, minilm: Path, settings: dict,
                                                        message: str) -> None:
     from rasa.shared.exceptions import InvalidConfigException
 
