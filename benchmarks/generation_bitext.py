@@ -76,7 +76,9 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 
 FORCED_64 = {"min_length": 64, "max_length": 64, "no_repeat_ngram": 0}
 LATENCY_STRATEGIES = {"greedy": DecodingSettings(strategy="greedy", **FORCED_64),
-                      "beam 4": DecodingSettings(strategy="beam", beam_width=4, **FORCED_64)}
+                      "beam 4": DecodingSettings(strategy="beam", beam_width=4, **FORCED_64),
+                      "mbr 16": DecodingSettings(strategy="mbr", beam_width=4, samples=16, temperature=0.7,
+                                                 top_p=0.9, **FORCED_64)}
 
 
 def interleaved_latency(generators: dict[str, ResponseGenerator], questions: list[str], rounds: int = 1,
@@ -171,10 +173,14 @@ def main() -> None:
                 "trained": f"{today}, {commit}"}
         print(architecture, training[architecture], flush=True)
         systems.append(GeneratorSystem(generator, architecture))
+        if generator.decoding.strategy == "mbr":  # what the same model says with the beam alone
+            systems.append(GeneratorSystem(generator, f"{architecture}, beam 4",
+                                           replace(generator.decoding, strategy="beam")))
 
     rows = [evaluate_system(system, test, args.latency_samples) for system in systems]
     questions = [d.question for d in test[: args.latency_samples]]
-    traced = interleaved_latency({system.name: system.generator for system in systems[2:]}, questions)
+    traced = interleaved_latency({system.name: system.generator for system in systems[2:]
+                                  if system.decoding is None}, questions)
     latency = {name: {strategy: steps["traced"] for strategy, steps in strategies.items()}
                for name, strategies in traced.items()}
     gpu = gpu_throughput(train, valid)
@@ -184,7 +190,9 @@ def main() -> None:
     signature = signatures(test)
     notes = [f"`benchmarks/generation_bitext.py` on {meta['machine']}, {meta['date']}, commit {commit}.",
              f"Bitext split by `kefu corpus build` (seed 13, 80/10/10): train {len(train)}, valid {len(valid)}, "
-             f"test {len(test)} pairs. Generators decode with beam 4 (their saved settings), full length.",
+             f"test {len(test)} pairs. Generators decode with their saved settings (mbr: the beam's best and 16 "
+             "samples, the one with the highest mean chrF against the others and the answers of the 8 nearest "
+             "training questions; `, beam 4`: the same model with the beam alone), full length.",
              f"BLEU: sacrebleu `{signature['bleu']}`; chrF: `{signature['chrf']}`. ROUGE-L, distinct-n, exact "
              "match and length use lower-cased words and punctuation. Latency columns: one reply at a time, "
              "as the bot answers, on the first test questions; ECE: calibration of P(token F1 >= 0.5)."]
@@ -202,11 +210,11 @@ def main() -> None:
                      f"{row['epochs']} ({row['best_epoch']}) | {row['tokens_per_second']} | "
                      f"{row['valid_perplexity']} | {row['trained']} |")
     lines += ["", "## CPU latency, replies of exactly 64 generated tokens", "",
-              "| system | greedy p50 (ms) | greedy p95 (ms) | beam 4 p50 (ms) | beam 4 p95 (ms) |",
-              "|---|---|---|---|---|"]
+              "| system | " + " | ".join(f"{s} p50 (ms) | {s} p95 (ms)" for s in LATENCY_STRATEGIES) + " |",
+              "|---" * (1 + 2 * len(LATENCY_STRATEGIES)) + "|"]
     for name, row in latency.items():
-        lines.append(f"| {name} | {row['greedy']['p50_ms']} | {row['greedy']['p95_ms']} | "
-                     f"{row['beam 4']['p50_ms']} | {row['beam 4']['p95_ms']} |")
+        lines.append(f"| {name} | " + " | ".join(f"{row[s]['p50_ms']} | {row[s]['p95_ms']}"
+                                                 for s in LATENCY_STRATEGIES) + " |")
     lines += ["", "## GPU", "", f"bf16 training throughput: {gpu}" if gpu else
               "No GPU on this machine: the bf16 training throughput was not measured."]
     (RESULTS / "generation_bitext.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

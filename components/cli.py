@@ -322,15 +322,20 @@ def _train_generator(args: argparse.Namespace) -> None:
           f"Saved to {args.out}")
 
 
-def _decoding_from(args: argparse.Namespace, defaults):  # noqa: ANN001, ANN202 - DecodingSettings
+def _decoding_from(args: argparse.Namespace, generator):  # noqa: ANN001, ANN202 - ResponseGenerator, DecodingSettings
     from dataclasses import replace
 
-    changes = {name: getattr(args, name) for name in ("strategy", "beam_width", "max_length", "temperature",
-                                                      "top_k", "top_p", "seed") if getattr(args, name) is not None}
+    changes = {name: getattr(args, name) for name in ("strategy", "beam_width", "samples", "neighbours",
+                                                      "max_length", "temperature", "top_k", "top_p", "seed")
+               if getattr(args, name) is not None}
     try:
-        return replace(defaults, **changes)
+        decoding = replace(generator.decoding, **changes)
     except ValueError as error:
         raise CommandError(str(error)) from error
+    if decoding.strategy == "mbr" and decoding.neighbours and generator.retrieval is None:
+        raise CommandError("--neighbours: this generator keeps no training pairs to liken replies to; train it "
+                           "with `decoding: {strategy: mbr, neighbours: K}`, or leave --neighbours at 0")
+    return decoding
 
 
 def _load_generator(path: Path):  # noqa: ANN202 - ResponseGenerator
@@ -344,7 +349,7 @@ def _load_generator(path: Path):  # noqa: ANN202 - ResponseGenerator
 
 def _reply(args: argparse.Namespace) -> None:
     generator = _load_generator(args.model)
-    reply = generator.reply(args.question, args.context or (), _decoding_from(args, generator.decoding))
+    reply = generator.reply(args.question, args.context or (), _decoding_from(args, generator))
     print(reply.text)
     if args.verbose:
         print(f"(confidence {reply.confidence:.2f}, mean log-prob {reply.mean_log_prob:.3f}, "
@@ -404,7 +409,7 @@ def _evaluate(args: argparse.Namespace) -> None:
                 raise CommandError(f"{path}: trained without retrieval, so --retrieval-k does not apply to it")
             generator.inputs.retrieval_k = args.retrieval_k
             name = f"{generator.architecture}, {args.retrieval_k} retrieved ({path.name})"
-        systems.append(GeneratorSystem(generator, name, _decoding_from(args, generator.decoding)))
+        systems.append(GeneratorSystem(generator, name, _decoding_from(args, generator)))
     rows = []
     for system in systems:
         rows.append(evaluate_system(system, test, args.latency_samples))
@@ -420,9 +425,14 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--strategy", choices=("greedy", "beam", "sample"), default=None,
-                        help="decoding (default: the model's own)")
+    parser.add_argument("--strategy", choices=("greedy", "beam", "sample", "mbr"), default=None,
+                        help="decoding (default: the model's own); mbr: the beam's best and --samples sampled "
+                             "replies, the one most like the others wins")
     parser.add_argument("--beam-width", type=int, default=None)
+    parser.add_argument("--samples", type=int, default=None, help="mbr: replies sampled beside the beam's best")
+    parser.add_argument("--neighbours", type=int, default=None,
+                        help="mbr: also liken the replies to the answers of this many nearest training questions "
+                             "(a generator trained with mbr neighbours keeps its training pairs)")
     parser.add_argument("--max-length", type=int, default=None, help="generated tokens at most")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--top-k", type=int, default=None)

@@ -1,4 +1,5 @@
-"""Decoding: greedy, beam search and sampling, batched, for any model with `start` and `step`.
+"""Decoding: greedy, beam search, sampling and minimum Bayes risk, batched, for any model with
+`start` and `step`.
 
 Every hypothesis carries its mean token log-probability under the model (before any
 sampling temperature or bans), which the generator turns into a calibrated confidence.
@@ -9,16 +10,17 @@ from __future__ import annotations
 import functools
 import warnings
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
+from components.generator.metrics import consensus_index
 from components.generator.tokenizer import BOS_ID, EOS_ID, PAD_ID, SEP_ID, UNK_ID
 
-STRATEGIES = ("greedy", "beam", "sample")
+STRATEGIES = ("greedy", "beam", "sample", "mbr")
 NEVER_GENERATED = (PAD_ID, UNK_ID, BOS_ID, SEP_ID)
 DecoderState = dict[str, Tensor]
 
@@ -31,10 +33,12 @@ class EncoderDecoder(Protocol):
 
 @dataclass
 class DecodingSettings:
-    strategy: str = "beam"  # greedy | beam | sample
+    strategy: str = "beam"  # greedy | beam | sample | mbr
     beam_width: int = 4
+    samples: int = 16  # mbr: replies sampled beside the beam's best; the one most like the others wins
+    neighbours: int = 0  # mbr: also liken them to the answers of this many nearest training questions
     length_penalty: float = 1.0  # beam score = sum log p / length ** length_penalty
-    temperature: float = 1.0  # sampling only
+    temperature: float = 1.0  # sampling and mbr's samples
     top_k: int = 0  # sampling: keep the k likeliest tokens (0: all)
     top_p: float = 1.0  # sampling: keep the smallest set with this much probability
     no_repeat_ngram: int = 3  # never repeat an n-gram of this size (0: allow)
@@ -50,6 +54,10 @@ class DecodingSettings:
                              f"(got min {self.min_length}, max {self.max_length})")
         if self.beam_width < 1:
             raise ValueError(f"beam_width must be at least 1, not {self.beam_width}")
+        if self.strategy == "mbr" and self.samples < 1:
+            raise ValueError(f"mbr decoding needs at least 1 sample, not {self.samples}")
+        if self.neighbours < 0:
+            raise ValueError(f"neighbours must be 0 or more, not {self.neighbours}")
 
 
 @dataclass
@@ -143,12 +151,39 @@ def _reorder(state: DecoderState, rows: Tensor) -> DecoderState:
 
 @torch.inference_mode()
 def decode(model: EncoderDecoder, source: Tensor, source_mask: Tensor,
-           settings: DecodingSettings | None = None, trace: bool = True) -> list[Hypothesis]:
-    """The best hypothesis for each row of `source`; `trace=False` keeps the eager step (see `stepper`)."""
+           settings: DecodingSettings | None = None, trace: bool = True,
+           to_text: Callable[[list[int]], str] | None = None,
+           neighbour_answers: Sequence[Sequence[str]] | None = None) -> list[Hypothesis]:
+    """The best hypothesis for each row of `source`; `trace=False` keeps the eager step (see `stepper`).
+    `to_text` (token ids to text) is what `mbr` compares replies by, and `neighbour_answers[row]`
+    what else it likens them to."""
     settings = settings or DecodingSettings()
     if settings.strategy == "beam":
         return _beam_search(model, source, source_mask, settings, trace)
+    if settings.strategy == "mbr":
+        if to_text is None:
+            raise ValueError("mbr decoding compares texts: pass to_text")
+        return _minimum_bayes_risk(model, source, source_mask, settings, trace, to_text,
+                                   neighbour_answers or [()] * source.size(0))
     return _greedy_or_sample(model, source, source_mask, settings, trace)
+
+
+def _minimum_bayes_risk(model: EncoderDecoder, source: Tensor, source_mask: Tensor, settings: DecodingSettings,
+                        trace: bool, to_text: Callable[[list[int]], str],
+                        neighbour_answers: Sequence[Sequence[str]]) -> list[Hypothesis]:
+    """For each row, the beam's best and `samples` sampled replies compete; the one with the
+    highest mean chrF against the rest (and the row's neighbour answers, real answers to similar
+    questions) wins. The beam alone says each kind of answer in its likeliest wording; the
+    consensus keeps the answer and more of the question's own details (docs/generation.md)."""
+    beams = _beam_search(model, source, source_mask, replace(settings, strategy="beam"), trace)
+    rows = torch.arange(source.size(0), device=source.device).repeat_interleave(settings.samples)
+    drawn = _greedy_or_sample(model, source.index_select(0, rows), source_mask.index_select(0, rows),
+                              replace(settings, strategy="sample"), trace)
+    chosen = []
+    for row, best in enumerate(beams):
+        pool = [best, *drawn[row * settings.samples : (row + 1) * settings.samples]]
+        chosen.append(pool[consensus_index([to_text(h.tokens) for h in pool], neighbour_answers[row])])
+    return chosen
 
 
 def decode_with_attention(model: nn.Module, source: Tensor, source_mask: Tensor,
@@ -157,8 +192,6 @@ def decode_with_attention(model: nn.Module, source: Tensor, source_mask: Tensor,
     [decoding steps, source steps], averaged over the model's `source_attentions()` (the
     seq2seq's attention; the transformer's cross-attention, over heads and layers). Runs the
     eager step, since a traced one would not record."""
-    from dataclasses import replace
-
     modules = model.source_attentions()
     for module in modules:
         module.record = []

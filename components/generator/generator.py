@@ -116,6 +116,8 @@ class ResponseGenerator:
         if self.inputs.retrieval_k and retrieval is None:
             raise ValueError(f"inputs.retrieval_k is {self.inputs.retrieval_k}, but the generator has no "
                              "retrieval index")
+        if needs_training_pairs(self.inputs, self.decoding) and retrieval is None:
+            raise ValueError("mbr decoding with neighbours needs the training pairs, and the generator has none")
 
     @property
     def architecture(self) -> str:
@@ -136,12 +138,18 @@ class ResponseGenerator:
     def replies(self, questions: Sequence[str], contexts: Sequence[Sequence[str]] | None = None,
                 decoding: DecodingSettings | None = None, batch_size: int = 32) -> list[Reply]:
         contexts = contexts or [()] * len(questions)
+        decoding = decoding or self.decoding
+        neighbours = decoding.neighbours if decoding.strategy == "mbr" else 0
+        if neighbours and self.retrieval is None:
+            raise ValueError(f"mbr decoding with {neighbours} neighbours needs the training pairs, and this "
+                             "generator has none (train it with those decoding settings)")
         results: list[Reply] = []
         for start in range(0, len(questions), batch_size):
             end = start + batch_size
             source, mask = pad(self.sources(questions[start:end], contexts[start:end]))
-            hypotheses = decode(self.model, source.to(self.device), mask.to(self.device), decoding or self.decoding,
-                                self.trace_steps)
+            neighbour_answers = self.retrieval.evidence(questions[start:end], neighbours) if neighbours else None
+            hypotheses = decode(self.model, source.to(self.device), mask.to(self.device), decoding,
+                                self.trace_steps, self.tokenizer.decode, neighbour_answers)
             results += [Reply(self.tokenizer.decode(h.tokens), len(h.tokens), h.mean_log_prob,
                               self.calibration.probability(h.mean_log_prob), h.finished) for h in hypotheses]
         return results
@@ -237,12 +245,18 @@ class ResponseGenerator:
         calibration = (dataclass_from_dict(PlattCalibration, _read_json(calibration_file), str(calibration_file))
                        if calibration_file.exists() else PlattCalibration())
         try:
-            retrieval = RetrievalIndex.load(folder) if inputs.retrieval_k else None
+            retrieval = RetrievalIndex.load(folder) if needs_training_pairs(inputs, decoding) else None
         except RetrievalFileError as error:
             raise GeneratorFileError(str(error)) from error
         generator = cls(model, tokenizer, inputs, decoding, calibration, device, retrieval)
         generator.compression = compression
         return generator
+
+
+def needs_training_pairs(inputs: InputSettings, decoding: DecodingSettings) -> bool:
+    """Whether the generator keeps its training pairs (the retrieval index) beside its weights:
+    to read neighbours' answers, or to liken mbr's candidates to them."""
+    return bool(inputs.retrieval_k or (decoding.strategy == "mbr" and decoding.neighbours))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -89,6 +89,44 @@ def chrf(hypotheses: Sequence[str], references: Sequence[str]) -> CorpusScore:
     return CorpusScore(result.score, str(metric.get_signature()))
 
 
+CHRF_ORDER, CHRF_BETA = 6, 2  # sacrebleu's chrF defaults
+
+
+def char_ngrams(text: str) -> list[Counter]:
+    """Character 1..6-gram counts of `text` without its spaces: what sentence chrF compares."""
+    chars = "".join(text.split())
+    return [Counter(chars[i : i + n] for i in range(len(chars) - n + 1)) for n in range(1, CHRF_ORDER + 1)]
+
+
+def sentence_chrf(hypothesis: list[Counter], reference: list[Counter]) -> float:
+    """chrF (0-1) of two `char_ngrams` profiles: the F-beta of character n-gram precision and
+    recall, each averaged over the orders 1..6 as sacrebleu does."""
+    precision = recall = 0.0
+    for hypothesis_grams, reference_grams in zip(hypothesis, reference, strict=True):
+        hypothesis_total, reference_total = hypothesis_grams.total(), reference_grams.total()
+        if hypothesis_total and reference_total:
+            matched = (hypothesis_grams & reference_grams).total()
+            precision += matched / hypothesis_total
+            recall += matched / reference_total
+    precision, recall = precision / CHRF_ORDER, recall / CHRF_ORDER
+    if not precision + recall:
+        return 0.0
+    return (1 + CHRF_BETA**2) * precision * recall / (CHRF_BETA**2 * precision + recall)
+
+
+def consensus_index(texts: Sequence[str], references: Sequence[str] = ()) -> int:
+    """The text with the highest mean chrF against all the other texts and `references`: the
+    minimum Bayes risk choice when they are draws from what a good answer looks like and chrF is
+    the gain. Ties: the first."""
+    if len(texts) < 2 and not references:
+        return 0
+    profiles = [char_ngrams(text) for text in [*texts, *references]]
+    gains = [[sentence_chrf(profiles[i], profiles[j]) for j in range(len(profiles)) if j != i]
+             for i in range(len(texts))]
+    means = [sum(row) for row in gains]
+    return max(range(len(texts)), key=means.__getitem__)
+
+
 def expected_calibration_error(probabilities: Sequence[float], outcomes: Sequence[bool], bins: int = 10) -> float:
     """Mean |accuracy - confidence| over equal-width probability bins, weighted by bin size."""
     total, error = len(probabilities), 0.0

@@ -38,6 +38,7 @@ from components.generator.generator import (
     build_model,
     dataclass_from_dict,
     mean_token_loss,
+    needs_training_pairs,
 )
 from components.generator.metrics import PlattCalibration, token_f1
 from components.generator.retrieval import RetrievalIndex
@@ -202,7 +203,7 @@ def train_generator(train: Sequence[Dialogue], valid: Sequence[Dialogue], config
             initialise_embeddings(model.embedding, tokenizer, config.init_embeddings)
     # Retrieved answers come from the train split only; a training pair never reads its own.
     retrieval = RetrievalIndex([d.question for d in train], [d.answer for d in train]) \
-        if inputs.retrieval_k else None
+        if needs_training_pairs(inputs, config.decoding) else None
     generator = ResponseGenerator(model, tokenizer, inputs, config.decoding, device=device, retrieval=retrieval)
     model.train()
     train_examples = generator.examples(train, own_pairs=True)

@@ -32,6 +32,12 @@ def test_train_reply_and_evaluate_on_the_projects_corpus(tmp_path: Path) -> None
     replied = kefu("generator", "reply", str(tmp_path / "model"), "how long does delivery take?", "--verbose")
     assert replied.returncode == 0, replied.stderr
     assert replied.stdout.strip() and "confidence" in replied.stderr
+    mbr = kefu("generator", "reply", str(tmp_path / "model"), "how long does delivery take?", "--strategy", "mbr",
+               "--samples", "3", "--seed", "1")
+    assert mbr.returncode == 0 and mbr.stdout.strip(), mbr.stderr
+    no_pairs = kefu("generator", "reply", str(tmp_path / "model"), "hi", "--strategy", "mbr", "--neighbours", "2")
+    assert no_pairs.returncode == 1 and "keeps no training pairs" in no_pairs.stderr
+    assert "Traceback" not in no_pairs.stderr
 
     evaluated = kefu("evaluate", "--corpus", str(tmp_path / "corpus"), "--model", str(tmp_path / "model"),
                      "--out", str(tmp_path / "evaluation"), "--limit", "20", "--latency-samples", "3")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +13,15 @@ from components.generator.data import encode_source, pad
 from components.generator.decoding import _TRACED_STEPS, DecodingSettings, decode
 from components.generator.generator import ResponseGenerator, build_model
 from components.generator.tokenizer import BOS_ID
-from tests.generator.conftest import TEN_PAIRS
+from components.generator.training import train_generator
+from tests.generator.conftest import TEN_PAIRS, tiny_config
 
 QUESTIONS = [pair.question for pair in TEN_PAIRS] + ["tell me something new", "今天天气怎么样"]
 STRATEGIES = [
     DecodingSettings(strategy="greedy", no_repeat_ngram=0),
     DecodingSettings(strategy="beam", beam_width=3, length_penalty=0.6),
     DecodingSettings(strategy="sample", temperature=0.8, top_k=20, top_p=0.9, seed=7),
+    DecodingSettings(strategy="mbr", samples=4, temperature=0.8, top_p=0.9, seed=7),
 ]
 
 
@@ -37,6 +40,39 @@ def test_a_batch_decodes_like_one_question_at_a_time(overfit_generator: Response
     greedy = DecodingSettings(strategy="greedy")
     batched = [r.text for r in overfit_generator.replies(QUESTIONS, decoding=greedy)]
     assert batched == [overfit_generator.reply(q, decoding=greedy).text for q in QUESTIONS]
+
+
+def test_mbr_sends_the_reply_most_samples_agree_on(overfit_generator: ResponseGenerator) -> None:
+    """Hot samples of a model that learnt ten answers by heart stray; the consensus of the beam
+    and the samples is still the answer it learnt, with that answer's confidence."""
+    beam = overfit_generator.replies(QUESTIONS[:10], decoding=DecodingSettings(strategy="beam"))
+    hot = DecodingSettings(strategy="sample", temperature=1.5, seed=5)
+    mbr = overfit_generator.replies(QUESTIONS[:10], decoding=replace(hot, strategy="mbr", samples=6))
+    assert [r.text for r in mbr] == [r.text for r in beam]
+    assert [r.confidence for r in mbr] == pytest.approx([r.confidence for r in beam], abs=1e-4)
+    assert [r.text for r in overfit_generator.replies(QUESTIONS[:10], decoding=hot)] != [r.text for r in beam]
+
+
+def test_mbr_likens_replies_to_the_saved_neighbours_answers(tmp_path: Path) -> None:
+    config = tiny_config("seq2seq")
+    config.decoding = DecodingSettings(strategy="mbr", samples=4, neighbours=2, temperature=1.5, seed=2)
+    generator = train_generator(TEN_PAIRS, TEN_PAIRS, config).generator
+    generator.save(tmp_path / "model")
+    loaded = ResponseGenerator.load(tmp_path / "model", device="cpu")
+    assert loaded.retrieval is not None and len(loaded.retrieval) == len(TEN_PAIRS)
+    questions = [pair.question for pair in TEN_PAIRS]
+    assert [r.text for r in loaded.replies(questions)] == [r.text for r in generator.replies(questions)]
+    assert [r.text for r in loaded.replies(questions)] == [pair.answer for pair in TEN_PAIRS]
+
+
+def test_mbr_needs_samples_and_a_way_to_read_replies(overfit_generator: ResponseGenerator) -> None:
+    with pytest.raises(ValueError, match="at least 1 sample"):
+        DecodingSettings(strategy="mbr", samples=0)
+    source, mask = pad([encode_source(overfit_generator.tokenizer, "hi", (), 0, 64)])
+    with pytest.raises(ValueError, match="to_text"):
+        decode(overfit_generator.model, source, mask, DecodingSettings(strategy="mbr"))
+    with pytest.raises(ValueError, match="needs the training pairs"):
+        overfit_generator.replies(["hi"], decoding=DecodingSettings(strategy="mbr", neighbours=2))
 
 
 def test_beam_width_one_equals_greedy(overfit_generator: ResponseGenerator) -> None:

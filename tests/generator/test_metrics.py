@@ -9,11 +9,14 @@ import pytest
 from components.generator.metrics import (
     PlattCalibration,
     bleu,
+    char_ngrams,
     chrf,
+    consensus_index,
     distinct_n,
     exact_match,
     expected_calibration_error,
     rouge_l,
+    sentence_chrf,
     token_f1,
 )
 
@@ -33,6 +36,26 @@ def test_corpus_scores_print_their_signature() -> None:
     assert english.score == pytest.approx(100.0) and "tok:13a" in english.signature
     assert "tok:zh" in bleu(["退款七天到账"], ["退款会在七天内到账"]).signature
     assert "nc:6" in chrf(["abc"], ["abd"]).signature and "version:" in chrf(["abc"], ["abd"]).signature
+
+
+@pytest.mark.parametrize(("hypothesis", "reference"), [
+    ("Your parcel ships today.", "your parcel will ship tomorrow"),
+    ("退款会在七天内到账。", "退款七天内到账"),
+    ("hello there", "goodbye"),
+])
+def test_sentence_chrf_is_sacrebleus(hypothesis: str, reference: str) -> None:
+    from sacrebleu.metrics import CHRF
+
+    ours = sentence_chrf(char_ngrams(hypothesis), char_ngrams(reference))
+    assert 100 * ours == pytest.approx(CHRF().sentence_score(hypothesis, [reference]).score)
+
+
+def test_the_consensus_is_the_reply_most_like_the_others() -> None:
+    replies = ["We ship to most countries.", "Refunds reach your card in 5 days.",
+               "Refunds reach your card within 5 days.", "Your refund reaches the card in 5 days."]
+    assert consensus_index(replies) in (1, 2)
+    assert consensus_index(["We ship abroad.", "Refunds take 5 days.", "Refunds take 5 days."]) == 1
+    assert consensus_index(replies[:1]) == 0 and consensus_index([]) == 0
 
 
 def test_calibration_recovers_a_known_relation_and_is_scored() -> None:
