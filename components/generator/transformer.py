@@ -29,6 +29,7 @@ class TransformerConfig:
     dropout: float = 0.1
     max_positions: int = 512
     use_cache: bool = True  # keep keys/values while decoding
+    tie_embeddings: bool = True  # the output layer is the token embedding (False: a layer of its own)
 
     def __post_init__(self) -> None:
         if self.d_model % self.heads:
@@ -135,6 +136,7 @@ class Transformer(nn.Module):
         self.decoder = nn.ModuleList(DecoderBlock(config) for _ in range(config.decoder_layers))
         self.decoder_norm = nn.LayerNorm(config.d_model)
         self.dropout = nn.Dropout(config.dropout)
+        self.output = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.apply(self._init_weights)
         with torch.no_grad():
             self.embedding.weight[PAD_ID].zero_()
@@ -154,7 +156,7 @@ class Transformer(nn.Module):
         # untrained model predict the token it was just fed.
         if isinstance(module, nn.Linear | nn.Embedding):
             nn.init.normal_(module.weight, std=0.02)
-        if isinstance(module, nn.Linear):
+        if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
     def _embed(self, tokens: Tensor) -> Tensor:
@@ -197,7 +199,7 @@ class Transformer(nn.Module):
         x = self._embed(tokens)
         for layer, block in enumerate(self.decoder):
             x, _ = block(x, state[f"memory_keys_{layer}"], state[f"memory_values_{layer}"], state["memory_mask"])
-        return F.linear(self.decoder_norm(x), self.embedding.weight)
+        return self._logits(self.decoder_norm(x))
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """Logits [batch, vocab] for the next token after `tokens` [batch]."""
@@ -212,7 +214,10 @@ class Transformer(nn.Module):
             x, (new_state[f"keys_{layer}"], new_state[f"values_{layer}"]) = block(
                 x, state[f"memory_keys_{layer}"], state[f"memory_values_{layer}"], state["memory_mask"],
                 (state[f"keys_{layer}"], state[f"values_{layer}"]))
-        return F.linear(self.decoder_norm(x[:, 0]), self.embedding.weight), new_state
+        return self._logits(self.decoder_norm(x[:, 0])), new_state
+
+    def _logits(self, hidden: Tensor) -> Tensor:
+        return F.linear(hidden, self.embedding.weight) if self.output is None else self.output(hidden)
 
     def forward(self, source: Tensor, source_mask: Tensor, target_input: Tensor) -> Tensor:
         """Logits [batch, target steps, vocab] with the reference fed at every step."""

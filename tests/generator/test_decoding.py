@@ -140,6 +140,8 @@ def test_the_traced_cpu_step_decodes_like_the_eager_model(overfit_generators: di
     ("seq2seq", {"embedding_dim": 16, "hidden_size": 24, "layers": 2, "attention": "luong"}),
     ("seq2seq", {"embedding_dim": 16, "hidden_size": 24, "layers": 2, "attention": "bahdanau"}),
     ("transformer", {"d_model": 16, "heads": 2, "encoder_layers": 1, "decoder_layers": 2, "feedforward": 32}),
+    ("transformer", {"d_model": 16, "heads": 2, "encoder_layers": 1, "decoder_layers": 1, "feedforward": 32,
+                     "tie_embeddings": False}),
 ])
 def test_token_by_token_steps_score_a_reply_as_training_does(architecture: str, sizes: dict[str, Any]) -> None:
     """Decoding's step (GRU cells, or the cached decoder) and training's whole-sequence pass are
