@@ -11,6 +11,9 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   intent NLU names, whose answer says something the template does not: that corpus answer ("my
   card got billed twice" is near "I was charged twice", whose answer is the 3-day release of the
   duplicate);
+- no corpus question close to the message in meaning (`coverage_similarity`, for the languages
+  a sentence encoder reads): the shop's texts do not cover what was asked, so a person should
+  answer ("do you price match?" is nearest a discount-code question, at 0.4);
 - a word the shop's texts never use, in a question whose template is a complete list
   (`closed_intents`: payment methods, carriers): the facts do not cover it, so a person should
   answer rather than the list ("can I pay with dogecoin?");
@@ -58,6 +61,7 @@ class ChoiceSettings:
     corpus_encoder: str | None = None
     corpus_encoder_languages: list[str] = field(default_factory=lambda: ["en"])
     corpus_encoder_similarity: float = 0.55
+    coverage_similarity: float | None = None
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
     closed_intents: list[str] = field(default_factory=list)
@@ -178,6 +182,17 @@ class AnswerChooser:
             return options[0][0], options[1][0]
         return ()
 
+    def uncovered(self, text: str, lang: str) -> Choice | None:
+        """A hand-off when no corpus question is close to `text` in meaning; else None. Only in
+        meaning: in characters a new wording of a covered question is as far as a new question."""
+        if self.corpus is None or self.settings.coverage_similarity is None:
+            return None
+        nearest = self.corpus.nearest(text, lang)
+        if nearest is None or not nearest.in_meaning or nearest.similarity >= self.settings.coverage_similarity:
+            return None
+        return Choice(HANDOFF, f"the nearest corpus question, {nearest.pair.question!r}, is {nearest.similarity:.2f} "
+                      "close: the shop's texts do not cover this")
+
     def corpus_answer(self, text: str, lang: str, intent: str, template: str | None,
                       passes_facts: Callable[[str], bool]) -> Choice | None:
         """The nearest corpus question's answer when it is close enough, of `intent`, and says
@@ -209,6 +224,9 @@ class AnswerChooser:
             return Choice(TEMPLATE, "NLU is unsure and names no two likely intents")
         if intent in self.settings.keep_template_intents:
             return Choice(TEMPLATE, f"{intent} always gets its written response")
+        uncovered = self.uncovered(text, lang)
+        if uncovered:
+            return uncovered
         retrieved = self.corpus_answer(text, lang, intent, template, passes_facts)
         if retrieved:
             return retrieved

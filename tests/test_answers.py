@@ -138,3 +138,19 @@ def test_with_an_encoder_corpus_questions_are_close_in_meaning_not_in_characters
     # Chinese, which the encoder does not read, is still compared in characters
     found = choice("同一个订单被扣了两次钱", lang="zh", template="很抱歉，您的付款未成功。")
     assert found is not None and "3个工作日" in found.reply
+
+    # with coverage_similarity, a question near no corpus question in meaning gets a person
+    covering = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(coverage_similarity=0.4),
+                             CorpusAnswers(CORPUS, encoder.sentence_vectors, ["en"]))
+
+    def kind(text: str, lang: str = "en", intent: str = "payment_failed") -> str | None:
+        found = covering.before_generating(text, lang, intent, [(intent, 0.9)], ANSWERABLE, "nlu_fallback",
+                                           TEMPLATE_TEXT)
+        return found.kind if found else None
+
+    assert kind("can I rent furniture instead of buying it?") == HANDOFF
+    uncovered = covering.uncovered("do you price match other shops?", "en")
+    assert uncovered is not None and uncovered.kind == HANDOFF and "what is the bitcoin price" in uncovered.reason
+    assert kind("the bank turned down my payment") is None  # near "my payment was declined": the generator
+    assert kind(paraphrase) == RETRIEVED
+    assert kind("能分四期付款吗？", lang="zh") is None  # never in characters

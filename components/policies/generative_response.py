@@ -11,7 +11,8 @@ written response (components/answers.py): it lets the template stand, sends a co
 when a corpus question of the same intent is close and its answer says more than the template,
 sends the generated reply when the generator is sure of one that passes the facts check, asks
 a clarifying question (`utter_clarify`) when NLU is torn between two intents, or offers a person
-(`utter_offer_handoff`) when the question names something the shop's texts never mention. Its
+(`utter_offer_handoff`) when the question names something the shop's texts never mention, or
+is close to no corpus question in meaning (`coverage_similarity`). Its
 priority is then above RulePolicy's, so these answers win over the template rule; forms, the
 hand-off and feedback flows are never touched.
 """
@@ -48,6 +49,7 @@ from components.answers import (
     HANDOFF,
     RETRIEVED,
     AnswerChooser,
+    Choice,
     ChoiceSettings,
     CorpusAnswers,
     CorpusPair,
@@ -257,6 +259,9 @@ class GenerativeResponsePolicy(Policy):
             #     sentence encoder folder (as the encoder featurizer's model_path), the languages
             #     it reads ([en]) and the cosine from which their corpus questions count as close:
             #     those languages' questions are compared in meaning instead of in characters;
+            #   coverage_similarity: with a corpus_encoder, the cosine below which a message in its
+            #     languages is nearest no corpus question: the shop's texts do not cover it, and a
+            #     person is offered (also for intents the generator answers); null never offers;
             #   clarify_min_confidence, clarify_runner_up: when NLU is unsure, the two likeliest
             #     intents together and the second alone must reach these for a clarifying question;
             #   closed_intents: intents whose response is a complete list; a question naming a word
@@ -511,6 +516,9 @@ class GenerativeResponsePolicy(Policy):
             return self._chosen_answer(tracker, domain, text, intent)
         if self.generator is None or self._not_mine(intent):
             return self._prediction(probabilities)
+        uncovered = self._uncovered(tracker, domain, text)
+        if uncovered:
+            return self._handoff_offer(domain, uncovered)
         reply = self.generator.reply(self._source(text, intent), self._context(tracker))
         sent = self._finish(reply.text, tracker) if reply.confidence >= self.config["threshold"] else ""
         if not sent:
@@ -538,11 +546,29 @@ class GenerativeResponsePolicy(Policy):
         # out-of-scope messages stay with their rule: the generator never learnt them
         return intent in self.learnt.template_intents and intent not in (self.config.get("skip_intents") or [])
 
+    def _uncovered(self, tracker: DialogueStateTracker, domain: Domain, text: str) -> Choice | None:
+        """For a message the generator would answer: the hand-off when the answer choice finds
+        no corpus question close to it (`coverage_similarity`)."""
+        if (not self.chooser or tracker.active_loop_name
+                or HANDOFF_OFFER_RESPONSE not in domain.action_names_or_texts):
+            return None
+        return self.chooser.uncovered(text, self._language(tracker, text))
+
+    @staticmethod
+    def _language(tracker: DialogueStateTracker, text: str) -> str:
+        return message_language(text) or tracker.get_slot(LANGUAGE_SLOT) or DEFAULT_LANGUAGE
+
+    def _handoff_offer(self, domain: Domain, choice: Choice) -> PolicyPrediction:
+        probabilities = self._default_predictions(domain)
+        probabilities[domain.index_for_action(HANDOFF_OFFER_RESPONSE)] = 1.0
+        return self._prediction(probabilities, action_metadata={"answer_choice": {"kind": choice.kind,
+                                                                                  "reason": choice.reason}})
+
     def _chosen_answer(self, tracker: DialogueStateTracker, domain: Domain, text: str,
                        intent: str) -> PolicyPrediction:
         assert self.chooser is not None
         probabilities = self._default_predictions(domain)
-        lang = message_language(text) or tracker.get_slot(LANGUAGE_SLOT) or DEFAULT_LANGUAGE
+        lang = self._language(tracker, text)
         ranking = [(r["name"], r["confidence"]) for r in tracker.latest_message.parse_data.get("intent_ranking", [])]
         labelled = {name for name, labels in self.learnt.intent_labels.items() if lang in labels}
         template = _in_language(self.learnt.intent_responses.get(intent, {}), lang)
@@ -578,6 +604,5 @@ class GenerativeResponsePolicy(Policy):
                 SlotSet("clarify_second", labels[second][lang]), SlotSet("clarify_second_intent", second)],
                 action_metadata=metadata)
         elif choice.kind == HANDOFF:
-            probabilities[domain.index_for_action(HANDOFF_OFFER_RESPONSE)] = 1.0
-            return self._prediction(probabilities, action_metadata=metadata)
+            return self._handoff_offer(domain, choice)
         return self._prediction(probabilities)  # the template rule answers

