@@ -28,7 +28,6 @@ from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 CORPUS = {"en": ROOT / "data" / "corpus" / "shop_en.jsonl", "zh": ROOT / "data" / "corpus" / "shop_zh.jsonl"}
 ENCODER = ROOT / ".kefu" / "encoders" / "all-minilm-l6-v2"
 THRESHOLDS = {"characters": [0.3, 0.4, 0.5], "meaning": [0.45, 0.5, 0.55, 0.6, 0.65, 0.7]}
@@ -93,12 +92,7 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['language']} | {r['measure']} | {r['threshold']} | {r['pairs']} | {r['fires']} | {r['better']} "
               f"| {r['worse']} |" for r in rows]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "corpus_answer.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (RESULTS / "corpus_answer.json").write_text(
-        json.dumps({"command": command, "commit": commit, "date": date, "rows": rows}, indent=2) + "\n",
-        encoding="utf-8")
-    print("\n".join(lines))
+    reproduce.save("corpus_answer", lines, {"command": command, "commit": commit, "date": date, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from components.featurizers.encoder import EncoderSettings, WordEncoder
 from components.text import detect_language
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT / "benchmarks" / "data"
 ENCODER = ROOT / ".kefu" / "encoders" / "all-minilm-l6-v2"
 # answered by their templates whatever they resemble (`keep_template_intents`), or by their rule
@@ -89,12 +88,8 @@ def main() -> None:
               "|---|---|---|---|---|"]
     lines += [f"| {r['language']} | {r['measure']} | {r['threshold']} | {r['in_scope_flagged']} of {r['in_scope']} "
               f"| {r['not_covered_flagged']} of {r['not_covered']} |" for r in rows]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "coverage.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (RESULTS / "coverage.json").write_text(json.dumps(
-        {"command": command, "commit": commit, "date": date, "medians": medians, "rows": rows}, indent=2) + "\n",
-        encoding="utf-8")
-    print("\n".join(lines))
+    reproduce.save("coverage", lines, {"command": command, "commit": commit, "date": date, "medians": medians,
+                                       "rows": rows})
 
 
 if __name__ == "__main__":

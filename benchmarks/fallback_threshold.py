@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +23,6 @@ import reproduce  # a sibling module
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 DEV_SETS = {lang: ROOT / "benchmarks" / "data" / f"dev_intents_{lang}.yml" for lang in ("en", "zh")}
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -86,11 +84,7 @@ def main() -> None:
             if confidence < 0.5 or top != q["intent"]:
                 lines.append(f"- {lang} `{q['text']}` ({q['intent']}): {top} {confidence:.2f}, "
                              f"{second} {runner_up:.2f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fallback_threshold.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (RESULTS / "fallback_threshold.json").write_text(
-        json.dumps({**meta, "rows": rows, "questions": found}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    reproduce.save("fallback_threshold", lines, {**meta, "rows": rows, "questions": found})
 
 
 if __name__ == "__main__":

@@ -4,15 +4,20 @@ A script imports this as a sibling (`python benchmarks/<script>.py` puts benchma
 
     command = reproduce.command(__file__)                       # also saved in the JSON as "command"
     lines = [*reproduce.lines(command, "needs `redis-server` on the PATH"), "", "# Title", ...]
+    reproduce.save("name", lines, {"command": command, ...})    # results/name.{md,json}, and prints it
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def command(script: str) -> str:
@@ -40,3 +45,11 @@ def lines(runs: str | Mapping[str, str], note: str = "") -> list[str]:
         raise ValueError("a note goes with a single command; with several, each run has its own")
     return ["Reproduce (one line per run):", "",
             *(f"- `{run}`" + (f" ({what})" if what else "") for run, what in runs.items())]
+
+
+def save(name: str, markdown: Sequence[str], data: Mapping[str, Any]) -> None:
+    """benchmarks/results/<name>.md (the lines) and <name>.json (`data`), then print the lines."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print("\n".join(markdown))

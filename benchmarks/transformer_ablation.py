@@ -17,7 +17,6 @@ Results: benchmarks/results/transformer_ablation.{md,json}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 from dataclasses import replace
@@ -33,7 +32,6 @@ from components.generator.metrics import bleu, chrf, rouge_l
 from components.generator.training import GeneratorConfig, train_generator
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 CORPUS = ROOT / "benchmarks" / "work" / "bitext_corpus"  # benchmarks/generation_bitext.py builds it
 CONFIGS = ROOT / "benchmarks" / "configs"
 # name -> (config file, what changes: model sizes, training settings, tokenizer settings)
@@ -93,12 +91,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['variant']} | {r['parameters']:,} | {r['epochs']} ({r['best_epoch']}) | {r['tokens_per_second']} "
               f"| {r['valid_perplexity']} | {r['bleu']} | {r['chrf']} | {r['rouge_l']} |" for r in rows]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "transformer_ablation.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (RESULTS / "transformer_ablation.json").write_text(json.dumps(
-        {"command": command, "commit": commit, "date": date, "minutes": args.minutes, "rows": rows}, indent=2)
-        + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    reproduce.save("transformer_ablation", lines, {"command": command, "commit": commit, "date": date,
+                                                   "minutes": args.minutes, "rows": rows})
 
 
 if __name__ == "__main__":
