@@ -184,24 +184,24 @@ class AnswerChooser:
         return ()
 
     def uncovered(self, text: str, lang: str) -> Choice | None:
-        """A hand-off when no corpus question is close to `text` in meaning; else None. Only in
-        meaning: in characters a new wording of a covered question is as far as a new question."""
+        """A hand-off when no corpus question is close to `text` in meaning; else None."""
         if self.corpus is None or self.settings.coverage_similarity is None:
             return None
-        nearest = self.corpus.nearest(text, lang)
-        if nearest is None or not nearest.in_meaning or nearest.similarity >= self.settings.coverage_similarity:
+        return self._uncovered(self.corpus.nearest(text, lang))
+
+    def _uncovered(self, nearest: Nearest | None) -> Choice | None:
+        # only in meaning: in characters a new wording of a covered question is as far as a new question
+        threshold = self.settings.coverage_similarity
+        if threshold is None or nearest is None or not nearest.in_meaning or nearest.similarity >= threshold:
             return None
         return Choice(HANDOFF, f"the nearest corpus question, {nearest.pair.question!r}, is {nearest.similarity:.2f} "
                       "close: the shop's texts do not cover this")
 
-    def corpus_answer(self, text: str, lang: str, intent: str, template: str | None,
-                      passes_facts: Callable[[str], bool]) -> Choice | None:
+    def _corpus_answer(self, nearest: Nearest | None, intent: str, template: str | None,
+                       passes_facts: Callable[[str], bool]) -> Choice | None:
         """The nearest corpus question's answer when it is close enough, of `intent`, and says
         something the template does not; else None."""
-        if self.corpus is None or self.settings.corpus_similarity is None:
-            return None
-        nearest = self.corpus.nearest(text, lang)
-        if nearest is None or nearest.pair.intent != intent:
+        if self.settings.corpus_similarity is None or nearest is None or nearest.pair.intent != intent:
             return None
         if nearest.similarity < (self.settings.corpus_encoder_similarity if nearest.in_meaning
                                  else self.settings.corpus_similarity):
@@ -225,10 +225,14 @@ class AnswerChooser:
             return Choice(TEMPLATE, "NLU is unsure and names no two likely intents")
         if intent in self.settings.keep_template_intents:
             return Choice(TEMPLATE, f"{intent} always gets its written response")
-        uncovered = self.uncovered(text, lang)
+        # one search of the corpus serves both checks (an encoder pass for the languages it reads)
+        searched = self.corpus is not None and (self.settings.corpus_similarity is not None
+                                                 or self.settings.coverage_similarity is not None)
+        nearest = self.corpus.nearest(text, lang) if searched else None
+        uncovered = self._uncovered(nearest)
         if uncovered:
             return uncovered
-        retrieved = self.corpus_answer(text, lang, intent, template, passes_facts)
+        retrieved = self._corpus_answer(nearest, intent, template, passes_facts)
         if retrieved:
             return retrieved
         if intent in self.settings.closed_intents:

@@ -330,11 +330,9 @@ def _decoding_from(args: argparse.Namespace, generator):  # noqa: ANN001, ANN202
                if getattr(args, name) is not None}
     try:
         decoding = replace(generator.decoding, **changes)
+        generator.check_decoding(decoding)
     except ValueError as error:
         raise CommandError(str(error)) from error
-    if decoding.strategy == "mbr" and decoding.neighbours and generator.retrieval is None:
-        raise CommandError("--neighbours: this generator keeps no training pairs to liken replies to; train it "
-                           "with `decoding: {strategy: mbr, neighbours: K}`, or leave --neighbours at 0")
     return decoding
 
 

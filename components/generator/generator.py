@@ -116,8 +116,7 @@ class ResponseGenerator:
         if self.inputs.retrieval_k and retrieval is None:
             raise ValueError(f"inputs.retrieval_k is {self.inputs.retrieval_k}, but the generator has no "
                              "retrieval index")
-        if needs_training_pairs(self.inputs, self.decoding) and retrieval is None:
-            raise ValueError("mbr decoding with neighbours needs the training pairs, and the generator has none")
+        self.check_decoding(self.decoding)
 
     @property
     def architecture(self) -> str:
@@ -125,6 +124,13 @@ class ResponseGenerator:
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
+
+    def check_decoding(self, decoding: DecodingSettings) -> None:
+        """ValueError when this generator cannot decode with `decoding`."""
+        if decoding.strategy == "mbr" and decoding.neighbours and self.retrieval is None:
+            raise ValueError(f"mbr decoding with {decoding.neighbours} neighbours needs the training pairs, which "
+                             "this generator does not keep: train it with `decoding: {strategy: mbr, neighbours: "
+                             "K}`, or use 0 neighbours")
 
     def compress(self, settings: CompressionSettings) -> None:
         """Prune and/or round the weights to int8 in place; `save` then writes a compressed folder."""
@@ -139,10 +145,8 @@ class ResponseGenerator:
                 decoding: DecodingSettings | None = None, batch_size: int = 32) -> list[Reply]:
         contexts = contexts or [()] * len(questions)
         decoding = decoding or self.decoding
+        self.check_decoding(decoding)
         neighbours = decoding.neighbours if decoding.strategy == "mbr" else 0
-        if neighbours and self.retrieval is None:
-            raise ValueError(f"mbr decoding with {neighbours} neighbours needs the training pairs, and this "
-                             "generator has none (train it with those decoding settings)")
         results: list[Reply] = []
         for start in range(0, len(questions), batch_size):
             end = start + batch_size
