@@ -126,9 +126,9 @@ def reproduce_note(reused: list[str]) -> str:
                 "earlier run saved in `benchmarks/work/` instead of training it again")
     models = list(dict.fromkeys(reused))
     what = f"the {models[0]} model" if len(models) == 1 else f"the {', '.join(models)} models"
-    return (f"scores {what} an earlier run saved in `benchmarks/work/`, with the training figures that run "
-            "recorded, instead of training again; without `--reuse` each generator trains, about 20 minutes "
-            "each on 2 cores")
+    return (f"scores {what} an earlier run saved in `benchmarks/work/`, decoding as `benchmarks/configs/` says "
+            "now, with the training figures that run recorded, instead of training again; without `--reuse` each "
+            "generator trains, about 20 minutes each on 2 cores")
 
 
 def main() -> None:
@@ -156,6 +156,9 @@ def main() -> None:
         folder = WORK / f"bitext_{architecture}"
         if architecture in args.reuse:
             generator = ResponseGenerator.load(folder, device="cpu")
+            # decoding is a setting, not learnt: the saved model decodes as its config says now
+            generator.decoding = load_config(architecture, args.quick).decoding
+            generator.check_decoding(generator.decoding)
             trained = last["training"][architecture]
             training[architecture] = {**trained, "trained": trained.get("trained", "{date}, {commit}".format(
                 **last["meta"]))}
@@ -192,7 +195,8 @@ def main() -> None:
              f"Bitext split by `kefu corpus build` (seed 13, 80/10/10): train {len(train)}, valid {len(valid)}, "
              f"test {len(test)} pairs. Generators decode with their saved settings (mbr: the beam's best and 16 "
              "samples, the one with the highest mean chrF against the others and the answers of the 8 nearest "
-             "training questions; `, beam 4`: the same model with the beam alone), full length.",
+             "training questions; `, beam 4`: the same model with the beam alone), full length, within each "
+             "config's `min_length` and `max_length`.",
              f"BLEU: sacrebleu `{signature['bleu']}`; chrF: `{signature['chrf']}`. ROUGE-L, distinct-n, exact "
              "match and length use lower-cased words and punctuation. Latency columns: one reply at a time, "
              "as the bot answers, on the first test questions; ECE: calibration of P(token F1 >= 0.5)."]

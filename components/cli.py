@@ -326,7 +326,8 @@ def _decoding_from(args: argparse.Namespace, generator):  # noqa: ANN001, ANN202
     from dataclasses import replace
 
     changes = {name: getattr(args, name) for name in ("strategy", "beam_width", "samples", "neighbours",
-                                                      "max_length", "temperature", "top_k", "top_p", "seed")
+                                                      "min_length", "max_length", "temperature", "top_k", "top_p",
+                                                      "seed")
                if getattr(args, name) is not None}
     try:
         decoding = replace(generator.decoding, **changes)
@@ -431,6 +432,7 @@ def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--neighbours", type=int, default=None,
                         help="mbr: also liken the replies to the answers of this many nearest training questions "
                              "(a generator trained with mbr neighbours keeps its training pairs)")
+    parser.add_argument("--min-length", type=int, default=None, help="generated tokens before the reply may end")
     parser.add_argument("--max-length", type=int, default=None, help="generated tokens at most")
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--top-k", type=int, default=None)

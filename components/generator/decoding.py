@@ -44,7 +44,7 @@ class DecodingSettings:
     no_repeat_ngram: int = 3  # never repeat an n-gram of this size (0: allow)
     min_length: int = 1  # generated tokens before </s> may end the reply
     max_length: int = 64  # generated tokens at most
-    seed: int | None = None  # sampling seed; None draws from torch's global generator
+    seed: int | None = None  # of sampling and mbr's samples, so a reply repeats; None: torch's global generator
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -35,6 +35,10 @@ def test_train_reply_and_evaluate_on_the_projects_corpus(tmp_path: Path) -> None
     mbr = kefu("generator", "reply", str(tmp_path / "model"), "how long does delivery take?", "--strategy", "mbr",
                "--samples", "3", "--seed", "1")
     assert mbr.returncode == 0 and mbr.stdout.strip(), mbr.stderr
+    assert kefu("generator", "reply", str(tmp_path / "model"), "how long does delivery take?", "--strategy", "mbr",
+                "--samples", "3", "--seed", "1").stdout == mbr.stdout
+    too_short = kefu("generator", "reply", str(tmp_path / "model"), "hi", "--min-length", "30", "--max-length", "10")
+    assert too_short.returncode == 1 and "min_length <= max_length" in too_short.stderr
     no_pairs = kefu("generator", "reply", str(tmp_path / "model"), "hi", "--strategy", "mbr", "--neighbours", "2")
     assert no_pairs.returncode == 1 and "does not keep" in no_pairs.stderr
     assert "Traceback" not in no_pairs.stderr

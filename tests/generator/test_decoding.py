@@ -84,8 +84,9 @@ def test_beam_width_one_equals_greedy(overfit_generator: ResponseGenerator) -> N
         assert [r.mean_log_prob for r in beam] == pytest.approx([r.mean_log_prob for r in greedy], abs=1e-5)
 
 
-def test_sampling_with_a_seed_repeats(overfit_generator: ResponseGenerator) -> None:
-    settings = DecodingSettings(strategy="sample", temperature=1.5, seed=3)
+@pytest.mark.parametrize("strategy", ["sample", "mbr"])
+def test_sampling_with_a_seed_repeats(overfit_generator: ResponseGenerator, strategy: str) -> None:
+    settings = DecodingSettings(strategy=strategy, samples=4, temperature=1.5, seed=3)
     assert overfit_generator.replies(QUESTIONS, decoding=settings) == overfit_generator.replies(
         QUESTIONS, decoding=settings)
 
