@@ -158,7 +158,6 @@ def main() -> None:
             generator = ResponseGenerator.load(folder, device="cpu")
             # decoding is a setting, not learnt: the saved model decodes as its config says now
             generator.decoding = load_config(architecture, args.quick).decoding
-            generator.check_decoding(generator.decoding)
             trained = last["training"][architecture]
             training[architecture] = {**trained, "trained": trained.get("trained", "{date}, {commit}".format(
                 **last["meta"]))}

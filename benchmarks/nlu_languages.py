@@ -7,7 +7,8 @@ which is in any training file. Rows:
 
 - kefu: config.yml's pipeline as shipped (its encoder reads English messages only);
 - kefu-no-encoder: the same without the English MiniLM encoder (PretrainedEncoderFeaturizer);
-- kefu-fp32 / kefu-int8: the same with the encoder's `precision` set to fp32 or int8 (int8 on the torch runtime);
+- kefu-fp32 / kefu-int8: the same with the encoder's `precision` set to fp32 or int8 (both on the torch
+  runtime);
 - kefu-all-languages-encoder: the encoder reading every message (`languages: null`, before 2026-12-05);
 - before: config.yml and data/nlu.yml of the commit before Chinese NLU (English only);
 - ROW@N: that row with N DIET epochs (`kefu@40`).
@@ -62,9 +63,9 @@ def rows_to_run(epochs: int | None) -> dict[str, tuple[dict, list[Path] | str]]:
             "before": (before, git_show(BEFORE_CHINESE, "data/nlu.yml"))}
     for precision in ("fp32", "int8"):
         rows[f"kefu-{precision}"] = ({**config, "pipeline": [
-            # the onnx runtime runs fp32 only
-            {**c, "precision": precision, **({"runtime": "torch"} if precision == "int8" else {})}
-            if c["name"] == ENCODER else dict(c) for c in config["pipeline"]]}, data)
+            # both on the torch runtime: onnx runs fp32 only
+            {**c, "precision": precision, "runtime": "torch"} if c["name"] == ENCODER else dict(c)
+            for c in config["pipeline"]]}, data)
     rows["kefu-all-languages-encoder"] = ({**config, "pipeline": [
         {**c, "languages": None} if c["name"] == ENCODER else dict(c) for c in config["pipeline"]]}, data)
     for row_config, _ in rows.values():

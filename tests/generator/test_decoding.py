@@ -87,8 +87,10 @@ def test_beam_width_one_equals_greedy(overfit_generator: ResponseGenerator) -> N
 @pytest.mark.parametrize("strategy", ["sample", "mbr"])
 def test_sampling_with_a_seed_repeats(overfit_generator: ResponseGenerator, strategy: str) -> None:
     settings = DecodingSettings(strategy=strategy, samples=4, temperature=1.5, seed=3)
-    assert overfit_generator.replies(QUESTIONS, decoding=settings) == overfit_generator.replies(
-        QUESTIONS, decoding=settings)
+    replies = overfit_generator.replies(QUESTIONS, decoding=settings)
+    assert overfit_generator.replies(QUESTIONS, decoding=settings) == replies
+    # the seed reaches the samples: another one says something else somewhere
+    assert overfit_generator.replies(QUESTIONS, decoding=replace(settings, seed=4)) != replies
 
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
