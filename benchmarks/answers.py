@@ -47,6 +47,8 @@ TRAINED_SYSTEMS = ("templates", "full", "full-rag")
 ANSWER_CHOICE = {"generated_threshold": 0.6, "template_overlap": 0.45,
                  "corpus_encoder": ".kefu/encoders/all-minilm-l6-v2",
                  "closed_intents": ["payment_methods"],
+                 # a message NLU is unsure of, very close to a corpus question: that question's intent
+                 "unsure_corpus_similarity": 0.55, "unsure_corpus_encoder_similarity": 0.7,
                  "keep_template_intents": ["greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "complaint"]}
 # full-rag: the generator reads the answers of the two nearest corpus questions and can copy from them.
 RETRIEVAL = {"k": 2, "max_evidence_tokens": 96}

@@ -5,6 +5,9 @@ Plain Python; `GenerativeResponsePolicy` (its `answer_choice` option) is the Ras
 choice rests on what NLU says (the intent, its confidence, the runner-up), on the generator's
 calibrated confidence and the facts check, and on the words the shop's own texts use:
 
+- NLU unsure, but a corpus question very close to the message (`unsure_corpus_similarity` in
+  characters, `unsure_corpus_encoder_similarity` in meaning): the message is answered as that
+  question's intent ("dbl charged for one order" is near "double charge on my credit card");
 - NLU torn between two intents it can name: a question back ("Do you mean ...?");
 - a corpus question close to the message (`corpus_similarity` in characters, or
   `corpus_encoder_similarity` in meaning for the languages a sentence encoder reads), of the
@@ -63,6 +66,8 @@ class ChoiceSettings:
     corpus_encoder_languages: list[str] = field(default_factory=lambda: ["en"])
     corpus_encoder_similarity: float = 0.55
     coverage_similarity: float | None = None
+    unsure_corpus_similarity: float | None = None
+    unsure_corpus_encoder_similarity: float = 0.7
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
     closed_intents: list[str] = field(default_factory=list)
@@ -139,13 +144,19 @@ class CorpusAnswers:
             self.by_language[lang] = chosen, (_EncodedQuestions(questions, encode)
                                               if encode is not None and lang in encoded_languages
                                               else RetrievalIndex(questions, [p.answer for p in chosen]))
+        self._last: tuple[tuple[str, str], Nearest | None] | None = None
 
     def nearest(self, text: str, lang: str) -> Nearest | None:
-        if lang not in self.by_language:
-            return None
-        pairs, index = self.by_language[lang]
-        position, similarity = index.most_similar(text)
-        return Nearest(pairs[position], similarity, isinstance(index, _EncodedQuestions))
+        # a message NLU is unsure of is searched twice (is it understood? then the corpus answer)
+        if self._last is not None and self._last[0] == (text, lang):
+            return self._last[1]
+        found = None
+        if lang in self.by_language:
+            pairs, index = self.by_language[lang]
+            position, similarity = index.most_similar(text)
+            found = Nearest(pairs[position], similarity, isinstance(index, _EncodedQuestions))
+        self._last = (text, lang), found
+        return found
 
 
 class AnswerChooser:
@@ -182,6 +193,18 @@ class AnswerChooser:
                 and options[1][1] >= self.settings.clarify_runner_up):
             return options[0][0], options[1][0]
         return ()
+
+    def understood_by_corpus(self, text: str, lang: str, intents: Collection[str]) -> Nearest | None:
+        """For a message NLU is unsure of: the corpus question, of one of `intents`, that is close
+        enough to answer it as that question's intent; else None."""
+        if self.corpus is None or self.settings.unsure_corpus_similarity is None:
+            return None
+        nearest = self.corpus.nearest(text, lang)
+        if nearest is None or nearest.pair.intent not in intents:
+            return None
+        threshold = (self.settings.unsure_corpus_encoder_similarity if nearest.in_meaning
+                     else self.settings.unsure_corpus_similarity)
+        return nearest if nearest.similarity >= threshold else None
 
     def uncovered(self, text: str, lang: str) -> Choice | None:
         """A hand-off when no corpus question is close to `text` in meaning; else None."""

