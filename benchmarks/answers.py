@@ -3,6 +3,7 @@ with the answers a shop would accept, put to whole assistants.
 
     .venv/bin/python benchmarks/answers.py                       # trains the three systems, then asks
     .venv/bin/python benchmarks/answers.py --model full=models/x.tar.gz   # that model instead of training `full`
+    .venv/bin/python benchmarks/answers.py --model ... --choice corpus_similarity=0.3   # another threshold
 
 Systems: `templates` is config.yml without the generative policy (every answer is a written
 response or fallback); `full` is config.yml with the answer choice on (its own settings, or
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import subprocess
@@ -32,6 +34,8 @@ from pathlib import Path
 import reproduce  # a sibling module
 import yaml
 from latency import BIN, ENV, action_server
+
+from components.answers import ChoiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -105,7 +109,18 @@ def switch_off_answer_choice(agent) -> None:  # noqa: ANN001 - rasa.core.agent.A
             node._component.priority = node._component.config["priority"]
 
 
-async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: str) -> list[dict]:
+def override_answer_choice(agent, overrides: dict[str, float]) -> None:  # noqa: ANN001 - rasa.core.agent.Agent
+    """Thresholds of a trained model's answer choice, set anew: they are read when it answers, not learnt."""
+    from components.policies import GenerativeResponsePolicy
+
+    for node in agent.processor.graph_runner._instantiated_nodes.values():
+        if isinstance(node._component, GenerativeResponsePolicy) and node._component.chooser:
+            chooser = node._component.chooser
+            chooser.settings = dataclasses.replace(chooser.settings, **overrides)
+
+
+async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: str,
+                  overrides: dict[str, float] | None = None) -> list[dict]:
     from rasa.core.agent import load_agent
     from rasa.core.utils import AvailableEndpoints
     from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
@@ -115,6 +130,8 @@ async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: st
     agent = await load_agent(model_path=str(model), endpoints=AvailableEndpoints.read_endpoints(str(endpoints)))
     if label.startswith("generator-"):
         switch_off_answer_choice(agent)
+    elif overrides:
+        override_answer_choice(agent, overrides)
     outcomes = []
     for number, question in enumerate(questions):
         sender = f"answers-{label}-{number}"
@@ -142,7 +159,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="score this trained model instead of training that system (templates, full)")
+    parser.add_argument("--choice", action="append", default=[], metavar="SETTING=VALUE",
+                        help="a threshold of the answer choice for the full systems, in place of the trained one")
     args = parser.parse_args()
+    try:
+        overrides = {key: float(value) for key, value in (item.split("=", 1) for item in args.choice)}
+        dataclasses.replace(ChoiceSettings(), **overrides)
+    except (ValueError, TypeError) as error:
+        parser.error(f"--choice takes SETTING=NUMBER of the answer choice's settings: {error}")
     command = reproduce.command(__file__)
     WORK.mkdir(parents=True, exist_ok=True)
     given = dict(item.split("=", 1) for item in args.model)
@@ -158,7 +182,8 @@ def main() -> None:
     results: dict[str, dict[str, list[dict]]] = {}
     with action_server(WORK / "actions.log") as endpoints:
         for name, model in models.items():
-            results[name] = {lang: asyncio.run(ask_all(Path(model), endpoints, questions, f"{name}-{lang}"))
+            results[name] = {lang: asyncio.run(ask_all(Path(model), endpoints, questions, f"{name}-{lang}",
+                                                       overrides))
                              for lang, questions in sets.items()}
     commit = reproduce.commit()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")

@@ -124,10 +124,8 @@ class _EncodedQuestions:
         self.encode = encode
         self.vectors = encode(questions)
 
-    def most_similar(self, question: str) -> tuple[int, float]:
-        scores = self.vectors @ self.encode([question])[0]
-        best = int(scores.argmax())
-        return best, float(scores[best])
+    def similarities(self, questions: Sequence[str]) -> np.ndarray:
+        return self.encode(questions) @ self.vectors.T
 
 
 class CorpusAnswers:
@@ -144,19 +142,22 @@ class CorpusAnswers:
             self.by_language[lang] = chosen, (_EncodedQuestions(questions, encode)
                                               if encode is not None and lang in encoded_languages
                                               else RetrievalIndex(questions, [p.answer for p in chosen]))
-        self._last: tuple[tuple[str, str], Nearest | None] | None = None
+        self._last: tuple[tuple[str, str], np.ndarray] | None = None
+
+    def _similarities(self, text: str, lang: str) -> np.ndarray:
+        # one message is searched up to three times (understood? covered? a corpus answer?): one pass
+        if self._last is None or self._last[0] != (text, lang):
+            self._last = (text, lang), self.by_language[lang][1].similarities([text])[0]
+        return self._last[1]
 
     def nearest(self, text: str, lang: str) -> Nearest | None:
-        # a message NLU is unsure of is searched twice (is it understood? then the corpus answer)
-        if self._last is not None and self._last[0] == (text, lang):
-            return self._last[1]
-        found = None
-        if lang in self.by_language:
-            pairs, index = self.by_language[lang]
-            position, similarity = index.most_similar(text)
-            found = Nearest(pairs[position], similarity, isinstance(index, _EncodedQuestions))
-        self._last = (text, lang), found
-        return found
+        """The corpus question closest to `text` in its language."""
+        if lang not in self.by_language:
+            return None
+        pairs, index = self.by_language[lang]
+        scores = self._similarities(text, lang)
+        best = int(scores.argmax())
+        return Nearest(pairs[best], float(scores[best]), isinstance(index, _EncodedQuestions))
 
 
 class AnswerChooser:
@@ -220,11 +221,14 @@ class AnswerChooser:
         return Choice(HANDOFF, f"the nearest corpus question, {nearest.pair.question!r}, is {nearest.similarity:.2f} "
                       "close: the shop's texts do not cover this")
 
-    def _corpus_answer(self, nearest: Nearest | None, intent: str, template: str | None,
+    def _corpus_answer(self, text: str, lang: str, intent: str, template: str | None,
                        passes_facts: Callable[[str], bool]) -> Choice | None:
-        """The nearest corpus question's answer when it is close enough, of `intent`, and says
-        something the template does not; else None."""
-        if self.settings.corpus_similarity is None or nearest is None or nearest.pair.intent != intent:
+        """The answer of the corpus question nearest `text` when it is close enough, of `intent`,
+        and says something the template does not; else None."""
+        if self.settings.corpus_similarity is None or self.corpus is None:
+            return None
+        nearest = self.corpus.nearest(text, lang)
+        if nearest is None or nearest.pair.intent != intent:
             return None
         if nearest.similarity < (self.settings.corpus_encoder_similarity if nearest.in_meaning
                                  else self.settings.corpus_similarity):
@@ -248,14 +252,10 @@ class AnswerChooser:
             return Choice(TEMPLATE, "NLU is unsure and names no two likely intents")
         if intent in self.settings.keep_template_intents:
             return Choice(TEMPLATE, f"{intent} always gets its written response")
-        # one search of the corpus serves both checks (an encoder pass for the languages it reads)
-        searched = self.corpus is not None and (self.settings.corpus_similarity is not None
-                                                 or self.settings.coverage_similarity is not None)
-        nearest = self.corpus.nearest(text, lang) if searched else None
-        uncovered = self._uncovered(nearest)
+        uncovered = self.uncovered(text, lang)
         if uncovered:
             return uncovered
-        retrieved = self._corpus_answer(nearest, intent, template, passes_facts)
+        retrieved = self._corpus_answer(text, lang, intent, template, passes_facts)
         if retrieved:
             return retrieved
         if intent in self.settings.closed_intents:
