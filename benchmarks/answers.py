@@ -49,8 +49,8 @@ FALLBACK_ACTIONS = {"utter_default", "action_default_fallback", "utter_clarify"}
 TRAINED_SYSTEMS = ("templates", "full", "full-rag")
 # The answer choice's settings where config.yml ships without one (docs/answers.md gives the reasons).
 ANSWER_CHOICE = {"generated_threshold": 0.6, "template_overlap": 0.45,
-                 "corpus_encoder": ".kefu/encoders/all-minilm-l6-v2",
-                 "closed_intents": ["payment_methods"],
+                 "corpus_similarity": 0.3, "corpus_encoder": ".kefu/encoders/all-minilm-l6-v2",
+                 "corpus_encoder_similarity": 0.45, "closed_intents": ["payment_methods"],
                  # a message NLU is unsure of, very close to a corpus question: that question's intent
                  "unsure_corpus_similarity": 0.55, "unsure_corpus_encoder_similarity": 0.7,
                  "keep_template_intents": ["greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "complaint"]}

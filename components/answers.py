@@ -89,12 +89,13 @@ def content_words(text: str, lang: str) -> list[str]:
 
 
 def shop_vocabulary(texts: Iterable[str]) -> list[str]:
-    """Every content word of `texts`, in both languages."""
+    """Every content word of `texts`, in both languages, and every Chinese character."""
     words: set[str] = set()
     for text in texts:
         words.update(content_words(text, "en"))
         if chinese_characters(text):
             words.update(content_words(text, "zh"))
+            words.update(c for c in fold_traditional(normalise(text)) if chinese_characters(c))
     return sorted(words)
 
 
@@ -169,18 +170,19 @@ class AnswerChooser:
         self.corpus = corpus
         self.vocabulary = set(vocabulary)
         self._english = sorted(w for w in self.vocabulary if not chinese_characters(w))
-        self._chinese = [w for w in self.vocabulary if chinese_characters(w)]
-        self._chinese_characters = set("".join(self._chinese))
+        self._chinese_characters = set("".join(w for w in self.vocabulary if chinese_characters(w)))
 
     def unknown_words(self, text: str, lang: str) -> list[str]:
-        """Content words the shop's texts never use; typos of known words and new compounds of
-        known Chinese words (快递费) are not news."""
+        """Content words the shop's texts never use; typos of known words and Chinese words made
+        of known characters (快递费, 收不收) are not news."""
         unknown = []
         for word in content_words(text, lang):
             if word in self.vocabulary:
                 continue
             if lang == "zh":
-                if set(word) <= self._chinese_characters and any(known in word for known in self._chinese):
+                # jieba splits colloquial forms into words the texts never use (收不收, 付不了);
+                # a word is news only where it has a character the shop's texts never use
+                if set(word) <= self._chinese_characters:
                     continue
             elif difflib.get_close_matches(word, self._english, n=1, cutoff=0.8):
                 continue
