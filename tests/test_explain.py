@@ -153,3 +153,18 @@ def test_a_stored_turn_and_the_handoff_list_explained_from_the_command_line(
     block = "\n".join(lines[start + 1 : next((i for i in range(start + 1, len(lines))
                                                if not lines[i].startswith(" ")), len(lines))])
     assert "why: turn 2" in block and "asked for a person" in block, listed.stdout
+
+
+def test_a_message_nlu_was_unsure_of_is_explained_by_the_corpus_question_that_named_its_intent() -> None:
+    from types import SimpleNamespace
+
+    chosen = SimpleNamespace(max_confidence=1.0, policy_name="GenerativeResponsePolicy", action_metadata={
+        "answer_choice": {"kind": "template", "reason": "NLU was unsure; the corpus question 'how long is "
+                          "shipping?' (0.81) is delivery_time: the generator is unsure (0.41)",
+                          "understood_as": {"intent": "delivery_time", "question": "how long is shipping?",
+                                            "similarity": 0.81}}})
+    explainer = object.__new__(AssistantExplainer)  # _summary reads only what it is given here
+    answer, summary = explainer._summary("utter_delivery_time", chosen, SimpleNamespace(intent="nlu_fallback"),
+                                         None, None)
+    assert answer == "intent"
+    assert "answered delivery_time with utter_delivery_time" in summary and "how long is shipping?" in summary
