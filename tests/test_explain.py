@@ -28,7 +28,8 @@ ANSWERS = {
     "generated en": ("do you offer gift wrapping?", "generated", {"gift", "wrapping"}),
     "generated zh": ("我想要礼品包装", "generated", {"礼品包装"}),
     "fallback en": ("why", "fallback", {"why"}),
-    "fallback zh": ("那个东西", "fallback", {"那个", "东西"}),
+    # "那个东西" alone sat at the fallback threshold (deny 0.37 in one training, 0.43 in the next)
+    "fallback zh": ("那个东西吧", "fallback", {"那个", "东西", "吧"}),
 }
 
 
