@@ -64,10 +64,9 @@ def counts(pairs: list[dict], similarity: np.ndarray, threshold: float, template
     np.fill_diagonal(similarity, -1.0)  # never the pair itself
     fires = better = worse = 0
     for index, pair in enumerate(pairs):
-        nearest = int(similarity[index].argmax())
-        answer, template = pairs[nearest]["answer"], templates[pair["intent"]]
-        if (similarity[index, nearest] < threshold or pairs[nearest]["intent"] != pair["intent"]
-                or token_f1(answer, template) >= TEMPLATE_OVERLAP):
+        template = templates[pair["intent"]]
+        answer = fired_answer(pairs, similarity[index], pair["intent"], threshold, template, among_intent=False)
+        if answer is None:
             continue
         fires += 1
         right, template_right = (token_f1(answer, pair["answer"]) >= GOOD_ANSWER,

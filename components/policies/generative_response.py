@@ -86,9 +86,8 @@ class LearntFromData:
     trained_generator: bool = False
     # for the answer choice: intent -> language -> its name on a clarifying question's button
     intent_labels: dict[str, dict[str, str]] = field(default_factory=dict)
-    # intents whose rule sends a written response (the choice may answer them otherwise)
-    template_intents: list[str] = field(default_factory=list)
-    # intent -> the response its rule sends (sent by the policy for a message NLU was unsure of)
+    # intent -> the written response its rule sends: the intents the choice may answer otherwise,
+    # and the response the policy sends for a message NLU was unsure of
     template_actions: dict[str, str] = field(default_factory=dict)
     vocabulary: list[str] = field(default_factory=list)  # content words of the shop's own texts
     # the corpus's single-turn pairs: question, answer, intent, lang (answers the choice may send)
@@ -396,7 +395,6 @@ class GenerativeResponsePolicy(Policy):
         if self.chooser:
             self.learnt.intent_labels = _intent_labels(responses)
             self.learnt.template_actions = _template_actions(training_trackers, responses)
-            self.learnt.template_intents = sorted(self.learnt.template_actions)
             pairs = self._whole_corpus()
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs)
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
@@ -454,8 +452,10 @@ class GenerativeResponsePolicy(Policy):
         with model_storage.read_from(resource) as folder:
             folder = Path(folder)
             try:
-                learnt = LearntFromData(**json.loads((folder / POLICY_FILE).read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError) as error:
+                saved = json.loads((folder / POLICY_FILE).read_text(encoding="utf-8"))
+                saved.pop("template_intents", None)  # models of 2026-12-05/06 kept template_actions' keys too
+                learnt = LearntFromData(**saved)
+            except (OSError, ValueError, TypeError, AttributeError) as error:
                 raise InvalidConfigException(f"GenerativeResponsePolicy: {POLICY_FILE} in the trained model is "
                                              f"missing or damaged ({error}); retrain with `rasa train`") from error
             generator = None
@@ -553,7 +553,7 @@ class GenerativeResponsePolicy(Policy):
         if intent == UNSURE_INTENT:
             return not any(e.get("entity") == "order_id" for e in tracker.latest_message.entities)
         # out-of-scope messages stay with their rule: the generator never learnt them
-        return intent in self.learnt.template_intents and intent not in (self.config.get("skip_intents") or [])
+        return intent in self.learnt.template_actions and intent not in (self.config.get("skip_intents") or [])
 
     def _uncovered(self, tracker: DialogueStateTracker, domain: Domain, text: str) -> Choice | None:
         """For a message the generator would answer: the hand-off when the answer choice finds
