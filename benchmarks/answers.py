@@ -6,8 +6,8 @@ with the answers a shop would accept, put to whole assistants.
     .venv/bin/python benchmarks/answers.py --model ... --choice corpus_similarity=0.3   # another threshold
 
 Systems: `templates` is config.yml without the generative policy (every answer is a written
-response or fallback); `full` is config.yml with the answer choice on (its own settings, or
-ANSWER_CHOICE where it ships without); `full-rag` is `full` with retrieval-augmented generation.
+response or fallback); `full` is config.yml as it ships, with its answer choice; `full-rag` is
+`full` with retrieval-augmented generation.
 `generator` and `generator-rag` are those models with their answer choice switched off after
 loading (the generator answers only what no rule answers), so each pair differs only by the
 choice. Each question opens a new conversation on a running action server. An answer is
@@ -47,26 +47,20 @@ HANDOFF_ACTIONS = {"action_human_handoff", "utter_complaint", "utter_handoff", "
 # a clarifying question answers nothing yet, so it counts as a fallback
 FALLBACK_ACTIONS = {"utter_default", "action_default_fallback", "utter_clarify"}
 TRAINED_SYSTEMS = ("templates", "full", "full-rag")
-# The answer choice's settings where config.yml ships without one (docs/answers.md gives the reasons).
-ANSWER_CHOICE = {"generated_threshold": 0.6, "template_overlap": 0.45,
-                 "corpus_similarity": 0.3, "corpus_encoder": ".kefu/encoders/all-minilm-l6-v2",
-                 "corpus_encoder_similarity": 0.45, "closed_intents": ["payment_methods"],
-                 # a message NLU is unsure of, very close to a corpus question: that question's intent
-                 "unsure_corpus_similarity": 0.55, "unsure_corpus_encoder_similarity": 0.7,
-                 "keep_template_intents": ["greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "complaint"]}
 # full-rag: the generator reads the answers of the two nearest corpus questions and can copy from them.
 RETRIEVAL = {"k": 2, "max_evidence_tokens": 96}
 
 
 def system_config(name: str) -> dict:
-    """config.yml as `name` runs it: without the generative policy (templates), or with the
-    answer choice on (full), and with retrieval-augmented generation (full-rag)."""
+    """config.yml as `name` runs it: without the generative policy (templates), as it ships
+    (full), or with retrieval-augmented generation (full-rag)."""
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     if name == "templates":
         config["policies"] = [p for p in config["policies"] if p["name"] != POLICY]
         return config
     policy = next(p for p in config["policies"] if p["name"] == POLICY)
-    policy["answer_choice"] = policy.get("answer_choice") or ANSWER_CHOICE
+    if not policy.get("answer_choice"):
+        raise SystemExit("config.yml's GenerativeResponsePolicy has no answer_choice: the full systems need one")
     if name == "full-rag":
         policy["model"] = {**(policy.get("model") or {}), "copy_attention": True}
         policy["retrieval"] = RETRIEVAL

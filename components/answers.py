@@ -25,6 +25,14 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   sure of a reply that passes the facts check and says something the template does not (their
   token F1 is below `template_overlap`): the generated reply;
 - otherwise the template: it covers the question.
+
+A corpus answer, and a generated reply that repeats one, goes out only when the message asks
+what its corpus question asks (`condition_margin`): the question's words the message lacks, and
+that are rare among the intent's NLU examples, are its condition ("I already wore the shoes
+outside once, can I return them?" has already, wore, outside, once). When taking them out of the
+question brings it closer to the message, the message did not ask that ("I want to return a pair
+of shoes"), and the template answers; a condition said in other words keeps the question far
+without them ("do you ship on weekends?" for "does it go out on saturdays and sundays?").
 """
 
 from __future__ import annotations
@@ -42,6 +50,12 @@ from components.text import LANGUAGES, chinese_characters, fold_traditional, nor
 
 TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF = "template", "generated", "retrieved", "clarify", "handoff"
 _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
+# never a question's condition: taking them out only breaks the sentence
+_FUNCTION_WORDS = frozenset(
+    "the and but for nor not yet can could will would shall should may might must have has had was were are "
+    "been being does did you your yours our ours they them their its this that these those there here with "
+    "from into onto about just any some all who whom whose what when where which how why i'm i've i'd i'll "
+    "it's don't can't won't".split())
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,7 @@ class ChoiceSettings:
     unsure_corpus_encoder_similarity: float = 0.7
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
+    condition_margin: float | None = None
     closed_intents: list[str] = field(default_factory=list)
     keep_template_intents: list[str] = field(default_factory=list)
 
@@ -86,6 +101,35 @@ def content_words(text: str, lang: str) -> list[str]:
     if lang == "zh":
         return [t for t in tokenize(text, "zh") if len(t) >= 2 and chinese_characters(t) == len(t)]
     return [w for w in _ENGLISH_WORD.findall(text) if len(w) >= 4]
+
+
+def _word_keys(text: str, lang: str) -> dict[str, str]:
+    """The words of `text` that can carry a condition, each with the form compared: English words of
+    3+ letters without a plural or tense ending (fee, worn, weekends -> weekend), Chinese words of 2+
+    characters."""
+    text = fold_traditional(normalise(text))
+    if lang == "zh":
+        return {t: t for t in tokenize(text, "zh") if len(t) >= 2 and chinese_characters(t) == len(t)}
+    keys = {}
+    for word in _ENGLISH_WORD.findall(text.lower()):
+        if len(word) >= 3 and word not in _FUNCTION_WORDS:
+            keys[word] = next((word[:-len(end)] for end in ("ing", "ed", "es", "s")
+                               if word.endswith(end) and len(word) - len(end) >= 3), word)
+    return keys
+
+
+def common_words(examples: Sequence[str], share: float = 0.05) -> list[str]:
+    """The word forms (as `_word_keys` compares them) in at least `share` of the examples of their
+    language (Chinese or not)."""
+    common: set[str] = set()
+    for lang, chosen in (("zh", [t for t in examples if chinese_characters(t)]),
+                         ("en", [t for t in examples if not chinese_characters(t)])):
+        counts: dict[str, int] = {}
+        for text in chosen:
+            for key in set(_word_keys(text, lang).values()):
+                counts[key] = counts.get(key, 0) + 1
+        common.update(key for key, count in counts.items() if count >= share * len(chosen))
+    return sorted(common)
 
 
 def shop_vocabulary(texts: Iterable[str]) -> list[str]:
@@ -151,6 +195,32 @@ class CorpusAnswers:
             self._last = (text, lang), self.by_language[lang][1].similarities([text])[0]
         return self._last[1]
 
+    def in_meaning(self, lang: str) -> bool:
+        """Whether this language's questions are compared by sentence vectors."""
+        return lang in self.by_language and isinstance(self.by_language[lang][1], _EncodedQuestions)
+
+    def similarity(self, text: str, other: str, lang: str) -> float:
+        """The cosine of two texts' sentence vectors, for a language compared in meaning."""
+        index = self.by_language[lang][1]
+        assert isinstance(index, _EncodedQuestions)
+        vectors = index.encode([text, other])
+        return float(vectors[0] @ vectors[1])
+
+    def asked_with_answer(self, text: str, lang: str, intent: str, reply: str,
+                          repeats: float = 0.6) -> Nearest | None:
+        """Of the corpus questions of `intent` whose answer `reply` repeats (token F1 from
+        `repeats`), the one closest to `text`; None when the reply repeats no corpus answer."""
+        if lang not in self.by_language:
+            return None
+        pairs, index = self.by_language[lang]
+        scores = self._similarities(text, lang)
+        found = [(float(scores[i]), pair) for i, pair in enumerate(pairs)
+                 if pair.intent == intent and token_f1(reply, pair.answer) >= repeats]
+        if not found:
+            return None
+        similarity, pair = max(found, key=lambda item: item[0])
+        return Nearest(pair, similarity, isinstance(index, _EncodedQuestions))
+
     def nearest(self, text: str, lang: str) -> Nearest | None:
         """The corpus question closest to `text` in its language."""
         if lang not in self.by_language:
@@ -165,9 +235,11 @@ class AnswerChooser:
     """Picks the kind of answer for one message; see the module docstring."""
 
     def __init__(self, vocabulary: Iterable[str], settings: ChoiceSettings,
-                 corpus: CorpusAnswers | None = None) -> None:
+                 corpus: CorpusAnswers | None = None, intent_words: dict[str, list[str]] | None = None) -> None:
         self.settings = settings
         self.corpus = corpus
+        # intent -> the word forms common in its NLU examples (`common_words`): not a condition
+        self.intent_words = {intent: set(words) for intent, words in (intent_words or {}).items()}
         self.vocabulary = set(vocabulary)
         self._english = sorted(w for w in self.vocabulary if not chinese_characters(w))
         self._chinese_characters = set("".join(w for w in self.vocabulary if chinese_characters(w)))
@@ -188,6 +260,37 @@ class AnswerChooser:
                 continue
             unknown.append(word)
         return unknown
+
+    def missing_condition(self, text: str, lang: str, pair: CorpusPair) -> str | None:
+        """Why `text` does not ask what the corpus question of `pair` asks (see the module
+        docstring), or None when it does or there is nothing to compare."""
+        margin = self.settings.condition_margin
+        if (margin is None or self.corpus is None or pair.intent not in self.intent_words
+                or not self.corpus.in_meaning(lang)):
+            # in characters, taking out any word the message lacks brings the question closer
+            return None
+        common = self.intent_words[pair.intent]
+        said = set(_word_keys(text, lang).values())
+        folded = fold_traditional(normalise(text))
+        missing = [word for word, key in _word_keys(pair.question, lang).items()
+                   if key not in common and key not in said
+                   and not (word in folded if lang == "zh" else difflib.get_close_matches(key, said, n=1, cutoff=0.8))]
+        if not missing:
+            return None
+        if lang == "zh":
+            without = pair.question
+            for word in missing:
+                without = without.replace(word, "")
+        else:
+            without = re.sub(r"[a-z][a-z']+", lambda m: "" if m.group(0).lower() in missing else m.group(0),
+                             pair.question, flags=re.IGNORECASE)
+            without = re.sub(r"\s+([,.?!])", r"\1", re.sub(r"\s{2,}", " ", without)).strip()
+        asked = self.corpus.similarity(text, pair.question, lang)
+        unasked = self.corpus.similarity(text, without, lang)
+        if unasked - asked <= margin:
+            return None
+        return (f"the message does not ask what {pair.question!r} asks: without {', '.join(missing)} that "
+                f"question is {unasked:.2f} close instead of {asked:.2f}")
 
     def clarify_options(self, ranking: list[tuple[str, float]], answerable: set[str]) -> tuple[str, ...]:
         """The two likeliest answerable intents when together they are likely enough, else ()."""
@@ -226,7 +329,8 @@ class AnswerChooser:
     def _corpus_answer(self, text: str, lang: str, intent: str, template: str | None,
                        passes_facts: Callable[[str], bool]) -> Choice | None:
         """The answer of the corpus question nearest `text` when it is close enough, of `intent`,
-        and says something the template does not; else None."""
+        and says something the template does not; the template when that question asks what the
+        message does not; else None."""
         if self.settings.corpus_similarity is None or self.corpus is None:
             return None
         nearest = self.corpus.nearest(text, lang)
@@ -238,6 +342,9 @@ class AnswerChooser:
         overlap = token_f1(nearest.pair.answer, template) if template else 0.0
         if overlap >= self.settings.template_overlap or not passes_facts(nearest.pair.answer):
             return None
+        unasked = self.missing_condition(text, lang, nearest.pair)
+        if unasked:
+            return Choice(TEMPLATE, f"{unasked}; {intent}'s written response")
         return Choice(RETRIEVED, f"the corpus question {nearest.pair.question!r} ({nearest.similarity:.2f}) has a "
                       f"more specific answer than {intent}'s written response", reply=nearest.pair.answer,
                       similarity=nearest.similarity)
@@ -257,19 +364,34 @@ class AnswerChooser:
         uncovered = self.uncovered(text, lang)
         if uncovered:
             return uncovered
-        retrieved = self._corpus_answer(text, lang, intent, template, passes_facts)
-        if retrieved:
-            return retrieved
+        corpus_answer = self._corpus_answer(text, lang, intent, template, passes_facts)
+        if corpus_answer and corpus_answer.kind == RETRIEVED:
+            return corpus_answer
         if intent in self.settings.closed_intents:
             unknown = self.unknown_words(text, lang)
             if unknown:
                 return Choice(HANDOFF, f"{intent}'s response is a complete list and the shop's texts never "
                               f"mention {', '.join(unknown)}")
-        return None
+        return corpus_answer  # the template, when the nearest corpus question asks more than the message
+
+    def _unasked_corpus_answer(self, text: str, lang: str, intent: str, reply: str) -> str | None:
+        """Why a generated reply that repeats a corpus answer does not answer `text`: that answer's
+        question is far from it in meaning, or asks what it does not (`condition_margin`)."""
+        if self.settings.condition_margin is None or self.corpus is None or not text:
+            return None
+        repeated = self.corpus.asked_with_answer(text, lang, intent, reply)
+        if repeated is None:
+            return None
+        if repeated.in_meaning and repeated.similarity < self.settings.corpus_encoder_similarity:
+            # in characters a new wording is as far as a new question, so only meaning tells
+            return (f"the generated reply is the answer to {repeated.pair.question!r}, only "
+                    f"{repeated.similarity:.2f} close to the message")
+        unasked = self.missing_condition(text, lang, repeated.pair)
+        return f"the generated reply is the answer to {repeated.pair.question!r}, but {unasked}" if unasked else None
 
     def after_generating(self, intent: str, reply: str, confidence: float, passes_facts: bool,
-                         template: str | None) -> Choice:
-        """Generated reply or template, given the generator's reply to the message."""
+                         template: str | None, text: str = "", lang: str = "") -> Choice:
+        """Generated reply or template, given the generator's reply to the message `text`."""
         if confidence < self.settings.generated_threshold:
             return Choice(TEMPLATE, f"the generator is unsure ({confidence:.2f}); {intent}'s written response")
         if not passes_facts:
@@ -278,4 +400,7 @@ class AnswerChooser:
         if overlap >= self.settings.template_overlap:
             return Choice(TEMPLATE, f"the generated reply says what {intent}'s written response says "
                           f"(token F1 {overlap:.2f})")
+        unasked = self._unasked_corpus_answer(text, lang, intent, reply)
+        if unasked:
+            return Choice(TEMPLATE, f"{unasked}; {intent}'s written response")
         return Choice(GENERATED, f"the generator is sure ({confidence:.2f}) of a reply that passes the facts check")

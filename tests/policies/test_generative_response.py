@@ -241,7 +241,7 @@ def choosing_agent(tmp_path_factory: pytest.TempPathFactory) -> Agent:
 
     return Agent.load(str(train_shop_core(tmp_path_factory.mktemp("choice"), "choice", answer_choice={
         "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path()), "coverage_similarity": 0.4,
-        "unsure_corpus_similarity": 0.5, "unsure_corpus_encoder_similarity": 0.7})))
+        "unsure_corpus_similarity": 0.5, "unsure_corpus_encoder_similarity": 0.7, "condition_margin": 0.0})))
 
 
 def said(text: str, intent: str) -> list:
@@ -265,6 +265,17 @@ def test_the_answer_choice_sends_a_corpus_answer_more_specific_than_the_template
     # a question the template answers gets it from the rule: the policy stays silent
     action, confidence, optional_events, metadata, _ = predict(choosing_agent, said("hello", "greet"))
     assert confidence == 0.0 and not optional_events
+
+
+def test_a_plain_question_near_a_narrower_corpus_question_keeps_its_template(choosing_agent: Agent) -> None:
+    # 0.78 in meaning from "I already wore the shoes outside once, can I return them?", whose answer
+    # refuses worn shoes; the customer never said they were worn
+    action, confidence, optional_events, _, _ = predict(choosing_agent, said("I want to return a pair of shoes",
+                                                                             "return_item"))
+    assert confidence == 0.0 and not optional_events  # the return rule sends its written response
+    action, _, optional_events, metadata, _ = predict(choosing_agent, said(
+        "I wore the sneakers outside once already, can they still be returned?", "return_item"))
+    assert metadata["answer_choice"]["kind"] == "retrieved" and "unused items" in optional_events[0].value
 
 
 def test_a_message_nlu_is_unsure_of_is_answered_as_a_very_close_corpus_question(choosing_agent: Agent) -> None:
