@@ -2,14 +2,16 @@
 
     .venv/bin/python benchmarks/profile_message.py [--kefu-model models/<newest>.tar.gz]
         [--stock-model benchmarks/work/latency/stock.tar.gz] [--conversations 20] [--messages 10] [--blocks 4]
-        [--torch-threads 1 2]
+        [--torch-threads 1 2] [--choice-off]
 
 Both models are loaded in this one process (`Agent.load`, the project's action server on a free
 port, Rasa's in-memory tracker store) and answer the same conversations (latency.py's questions,
 English and Chinese), one message at a time, taking turns in `--blocks` blocks so both see the
 same minutes of this machine. With `--torch-threads`, Kefu answers once per thread count
 (torch.set_num_threads before each of its blocks; PyTorch's default of one per core
-otherwise). Every node of Rasa's graph (tokenizer, featurizers, DIET, each policy, the
+otherwise). With `--choice-off`, Kefu's model answers a second time with its answer choice
+switched off after loading (the generator then answers only what no rule answers), so the
+choice's cost is the difference. Every node of Rasa's graph (tokenizer, featurizers, DIET, each policy, the
 ensemble) is timed as it runs; the rest of a message's time is Rasa's processor
 (tracker updates, running actions, the action server's HTTP round trip, events). Results:
 benchmarks/results/profile_message.{md,json}.
@@ -36,6 +38,7 @@ from typing import Any
 import latency  # a sibling module: the questions, the action server
 import reproduce  # a sibling module
 import yaml
+from answers import switch_off_answer_choice  # a sibling module
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -112,10 +115,14 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def systems(torch_threads: list[int]) -> dict[str, tuple[str, int | None]]:
+CHOICE_OFF = "kefu, answer choice off"
+
+
+def systems(torch_threads: list[int], choice_off: bool = False) -> dict[str, tuple[str, int | None]]:
     """Each profiled system: its model's name and the PyTorch threads it answers with (None: as loaded)."""
     kefu = {f"kefu, {n} torch thread{'s' if n > 1 else ''}": ("kefu", n) for n in torch_threads}
-    return {**(kefu or {"kefu": ("kefu", None)}), "stock": ("stock", None)}
+    off = {CHOICE_OFF: (CHOICE_OFF, None)} if choice_off else {}
+    return {**(kefu or {"kefu": ("kefu", None)}), **off, "stock": ("stock", None)}
 
 
 def measure(models: dict[str, Path], endpoints: Path, args: argparse.Namespace) -> dict[str, dict]:
@@ -125,12 +132,15 @@ def measure(models: dict[str, Path], endpoints: Path, args: argparse.Namespace) 
 
     action_url = yaml.safe_load(endpoints.read_text())["action_endpoint"]["url"]
     timer = NodeTimer()
-    profiled = systems(args.torch_threads)
+    profiled = systems(args.torch_threads, args.choice_off)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in profiled}
 
     async def run() -> None:
         agents = {name: Agent.load(str(path), action_endpoint=EndpointConfig(action_url))
                   for name, path in models.items()}
+        if args.choice_off:
+            agents[CHOICE_OFF] = Agent.load(str(models["kefu"]), action_endpoint=EndpointConfig(action_url))
+            switch_off_answer_choice(agents[CHOICE_OFF])
         with timer.installed():
             for name, agent in agents.items():  # warm-up: TensorFlow's and PyTorch's first calls
                 await profile_block(agent, timer, f"warm-{name}", 2, 3)
@@ -175,6 +185,8 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=4)
     parser.add_argument("--torch-threads", type=int, nargs="*", default=[],
                         help="profile Kefu once per PyTorch thread count, taking turns with stock")
+    parser.add_argument("--choice-off", action="store_true",
+                        help="also profile Kefu's model with its answer choice switched off")
     args = parser.parse_args()
     kefu = args.kefu_model or max(ROOT.glob("models/*.tar.gz"), key=lambda p: p.stat().st_mtime, default=None)
     for path in (kefu, args.stock_model):

@@ -32,7 +32,9 @@ that are rare among the intent's NLU examples, are its condition ("I already wor
 outside once, can I return them?" has already, wore, outside, once). When taking them out of the
 question brings it closer to the message, the message did not ask that ("I want to return a pair
 of shoes"), and the template answers; a condition said in other words keeps the question far
-without them ("do you ship on weekends?" for "does it go out on saturdays and sundays?").
+without them ("do you ship on weekends?" for "does it go out on saturdays and sundays?"). A
+generated reply that repeats the answer of a question far from the message in meaning gets the
+template too. Both tests read meaning only (the languages of `corpus_encoder_languages`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ stays silent and the other policies (fallback, hand-off) answer.
 
 With `answer_choice` set, the policy also decides how to answer the intents whose rule sends a
 written response (components/answers.py): it lets the template stand, sends a corpus answer
-when a corpus question of the same intent is close and its answer says more than the template,
+when a corpus question of the same intent is close, asks what the message asks
+(`condition_margin`) and its answer says more than the template,
 sends the generated reply when the generator is sure of one that passes the facts check,
 answers a message NLU is unsure of as the intent of a very close corpus question, asks
 a clarifying question (`utter_clarify`) when NLU is torn between two intents, or offers a person
