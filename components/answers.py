@@ -171,9 +171,6 @@ class _EncodedQuestions:
         self.encode = encode
         self.vectors = encode(questions)
 
-    def similarities(self, questions: Sequence[str]) -> np.ndarray:
-        return self.encode(questions) @ self.vectors.T
-
 
 class CorpusAnswers:
     """The shop corpus's questions, searchable by similarity within one language: in meaning
@@ -189,24 +186,30 @@ class CorpusAnswers:
             self.by_language[lang] = chosen, (_EncodedQuestions(questions, encode)
                                               if encode is not None and lang in encoded_languages
                                               else RetrievalIndex(questions, [p.answer for p in chosen]))
-        self._last: tuple[tuple[str, str], np.ndarray] | None = None
+        # the last message searched: its similarity to each question, and its sentence vector
+        self._last: tuple[tuple[str, str], np.ndarray, np.ndarray | None] | None = None
+
+    def _searched(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray | None]:
+        # one message is searched up to four times (understood? covered? a corpus answer? its
+        # condition?): one encoding
+        if self._last is None or self._last[0] != (text, lang):
+            index = self.by_language[lang][1]
+            if isinstance(index, _EncodedQuestions):
+                vector = index.encode([text])[0]
+                self._last = (text, lang), index.vectors @ vector, vector
+            else:
+                self._last = (text, lang), index.similarities([text])[0], None
+        return self._last[1], self._last[2]
 
     def _similarities(self, text: str, lang: str) -> np.ndarray:
-        # one message is searched up to three times (understood? covered? a corpus answer?): one pass
-        if self._last is None or self._last[0] != (text, lang):
-            self._last = (text, lang), self.by_language[lang][1].similarities([text])[0]
-        return self._last[1]
+        return self._searched(text, lang)[0]
 
-    def in_meaning(self, lang: str) -> bool:
-        """Whether this language's questions are compared by sentence vectors."""
-        return lang in self.by_language and isinstance(self.by_language[lang][1], _EncodedQuestions)
-
-    def similarity(self, text: str, other: str, lang: str) -> float:
-        """The cosine of two texts' sentence vectors, for a language compared in meaning."""
+    def similarity_in_meaning(self, text: str, other: str, lang: str) -> float:
+        """The cosine of the sentence vectors of `text` and `other`, for a language compared in meaning."""
         index = self.by_language[lang][1]
-        assert isinstance(index, _EncodedQuestions)
-        vectors = index.encode([text, other])
-        return float(vectors[0] @ vectors[1])
+        vector = self._searched(text, lang)[1]
+        assert isinstance(index, _EncodedQuestions) and vector is not None
+        return float(vector @ index.encode([other])[0])
 
     def asked_with_answer(self, text: str, lang: str, intent: str, reply: str,
                           repeats: float = 0.6) -> Nearest | None:
@@ -263,20 +266,23 @@ class AnswerChooser:
             unknown.append(word)
         return unknown
 
-    def missing_condition(self, text: str, lang: str, pair: CorpusPair) -> str | None:
-        """Why `text` does not ask what the corpus question of `pair` asks (see the module
-        docstring), or None when it does or there is nothing to compare."""
-        margin = self.settings.condition_margin
-        if (margin is None or self.corpus is None or pair.intent not in self.intent_words
-                or not self.corpus.in_meaning(lang)):
+    def missing_condition(self, text: str, lang: str, nearest: Nearest) -> str | None:
+        """Why `text` does not ask what the corpus question `nearest` (its similarity to `text`)
+        asks (see the module docstring), or None when it does or there is nothing to compare."""
+        pair, margin = nearest.pair, self.settings.condition_margin
+        if margin is None or self.corpus is None or pair.intent not in self.intent_words or not nearest.in_meaning:
             # in characters, taking out any word the message lacks brings the question closer
             return None
         common = self.intent_words[pair.intent]
         said = set(_word_keys(text, lang).values())
-        folded = fold_traditional(normalise(text))
-        missing = [word for word, key in _word_keys(pair.question, lang).items()
-                   if key not in common and key not in said
-                   and not (word in folded if lang == "zh" else difflib.get_close_matches(key, said, n=1, cutoff=0.8))]
+        if lang == "zh":
+            folded = fold_traditional(normalise(text))  # jieba may cut the message's words otherwise
+            missing = [word for word, key in _word_keys(pair.question, lang).items()
+                       if key not in common and key not in said and word not in folded]
+        else:
+            missing = [word for word, key in _word_keys(pair.question, lang).items()
+                       if key not in common and key not in said
+                       and not difflib.get_close_matches(key, said, n=1, cutoff=0.8)]
         if not missing:
             return None
         if lang == "zh":
@@ -287,12 +293,11 @@ class AnswerChooser:
             without = re.sub(r"[a-z][a-z']+", lambda m: "" if m.group(0).lower() in missing else m.group(0),
                              pair.question, flags=re.IGNORECASE)
             without = re.sub(r"\s+([,.?!])", r"\1", re.sub(r"\s{2,}", " ", without)).strip()
-        asked = self.corpus.similarity(text, pair.question, lang)
-        unasked = self.corpus.similarity(text, without, lang)
-        if unasked - asked <= margin:
+        unasked = self.corpus.similarity_in_meaning(text, without, lang)
+        if unasked - nearest.similarity <= margin:
             return None
         return (f"the message does not ask what {pair.question!r} asks: without {', '.join(missing)} that "
-                f"question is {unasked:.2f} close instead of {asked:.2f}")
+                f"question is {unasked:.2f} close instead of {nearest.similarity:.2f}")
 
     def clarify_options(self, ranking: list[tuple[str, float]], answerable: set[str]) -> tuple[str, ...]:
         """The two likeliest answerable intents when together they are likely enough, else ()."""
@@ -344,7 +349,7 @@ class AnswerChooser:
         overlap = token_f1(nearest.pair.answer, template) if template else 0.0
         if overlap >= self.settings.template_overlap or not passes_facts(nearest.pair.answer):
             return None
-        unasked = self.missing_condition(text, lang, nearest.pair)
+        unasked = self.missing_condition(text, lang, nearest)
         if unasked:
             return Choice(TEMPLATE, f"{unasked}; {intent}'s written response")
         return Choice(RETRIEVED, f"the corpus question {nearest.pair.question!r} ({nearest.similarity:.2f}) has a "
@@ -388,7 +393,7 @@ class AnswerChooser:
             # in characters a new wording is as far as a new question, so only meaning tells
             return (f"the generated reply is the answer to {repeated.pair.question!r}, only "
                     f"{repeated.similarity:.2f} close to the message")
-        unasked = self.missing_condition(text, lang, repeated.pair)
+        unasked = self.missing_condition(text, lang, repeated)
         return f"the generated reply is the answer to {repeated.pair.question!r}, but {unasked}" if unasked else None
 
     def after_generating(self, intent: str, reply: str, confidence: float, passes_facts: bool,

@@ -405,8 +405,9 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.intent_labels = _intent_labels(responses)
             self.learnt.template_actions = _template_actions(training_trackers, responses)
             pairs = self._whole_corpus()
-            self.learnt.vocabulary = self._shop_vocabulary(responses, pairs)
-            self.learnt.intent_words = self._intent_words()
+            examples = _nlu_examples(self.config.get("nlu") or [])
+            self.learnt.vocabulary = self._shop_vocabulary(responses, pairs, examples)
+            self.learnt.intent_words = {intent: common_words(texts) for intent, texts in examples.items()}
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
             self.chooser = self._chooser(self.config, self.learnt)
         if self.config.get("generator_path"):
@@ -431,22 +432,15 @@ class GenerativeResponsePolicy(Policy):
         paths = corpus_paths(self.config.get("corpus") or [])
         return split_corpus(paths, BuildConfig(valid_fraction=0.0, test_fraction=0.0))[0] if paths else []
 
-    def _shop_vocabulary(self, responses: Responses, pairs: list[Pair]) -> list[str]:
+    def _shop_vocabulary(self, responses: Responses, pairs: list[Pair],
+                         examples: dict[str, list[str]]) -> list[str]:
         """The words of the NLU examples, corpus, responses and facts, out-of-scope ones aside."""
         skipped = set(self.config.get("skip_intents") or [])
-        texts = [text for intent, examples in _nlu_examples(self.config.get("nlu") or []).items()
-                 if intent not in skipped for text in examples]
+        texts = [text for intent, texts in examples.items() if intent not in skipped for text in texts]
         texts += [text for p in pairs if p.intent not in skipped for text in (p.question, p.answer or "")]
         texts += [v["text"] for variants in responses.data.values() for v in variants if v.get("text")]
         texts += self.learnt.facts or []
         return shop_vocabulary(texts)
-
-    def _intent_words(self) -> dict[str, list[str]]:
-        """Per intent, the word forms common in its NLU examples of either language."""
-        found = {}
-        for intent, examples in _nlu_examples(self.config.get("nlu") or []).items():
-            found[intent] = common_words(examples)
-        return found
 
     @staticmethod
     def _single_turn_pairs(pairs: list[Pair]) -> list[dict[str, str]]:
