@@ -156,6 +156,13 @@ def test_a_stored_turn_and_the_handoff_list_explained_from_the_command_line(
     assert "why: turn 2" in block and "asked for a person" in block, listed.stdout
 
 
+def test_a_template_the_answer_choice_kept_is_explained(explainer: AssistantExplainer, assistant: Assistant) -> None:
+    # near "I already wore the shoes outside once, can I return them?", which the message never says
+    explanation = assistant.loop.run_until_complete(explainer.explain_message("I want to return a pair of shoes"))
+    assert explanation.answer == "intent" and explanation.action == "utter_return_item", render_text(explanation)
+    assert "the answer choice kept it" in explanation.summary and "wore" in explanation.summary
+
+
 def test_a_message_nlu_was_unsure_of_is_explained_by_the_corpus_question_that_named_its_intent() -> None:
     from types import SimpleNamespace
 

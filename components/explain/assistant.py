@@ -161,8 +161,9 @@ class AssistantExplainer:
                 recorded.append(f"{event.action_name} ({event.policy or '-'}, {event.confidence or 0:.2f})")
         return DialogueStateTracker.from_events(tracker.sender_id, events[:end], slots=self.domain.slots), recorded
 
-    def policy_scores(self, tracker: Any) -> tuple[list[PolicyScore], Any]:  # noqa: ANN401
-        """Every policy's best action and confidence for `tracker`, and the ensemble's choice."""
+    def policy_scores(self, tracker: Any) -> tuple[list[PolicyScore], Any, dict[str, Any] | None]:  # noqa: ANN401
+        """Every policy's best action and confidence for `tracker`, the ensemble's choice, and the
+        answer choice's decision where the policy that made it lost (it let a rule's template stand)."""
         from rasa.engine.constants import PLACEHOLDER_TRACKER
 
         metadata = self.processor.model_metadata
@@ -172,13 +173,15 @@ class AssistantExplainer:
                                                   targets=[*policies, metadata.core_target])
         chosen = results[metadata.core_target]
         names = self.domain.action_names_or_texts
-        scores = []
+        scores, overruled = [], None
         for node, policy in policies.items():
             prediction = results[node]
             best = prediction.max_confidence
             scores.append(PolicyScore(policy, names[prediction.max_confidence_index] if best > 0 else None,
                                       round(float(best), 4), policy == chosen.policy_name))
-        return scores, chosen
+            if policy != chosen.policy_name:
+                overruled = overruled or (prediction.action_metadata or {}).get("answer_choice")
+        return scores, chosen, overruled
 
     def _generative_policy(self) -> Any:  # noqa: ANN401 - GenerativeResponsePolicy | None
         from components.policies.generative_response import GenerativeResponsePolicy
@@ -269,8 +272,10 @@ class AssistantExplainer:
     # ---- whole explanations ----------------------------------------------------------------------
 
     def _summary(self, action: str, chosen: Any, intent: IntentExplanation,  # noqa: ANN401
-                 generated: GeneratedReplyExplanation | None, tracker: Any) -> tuple[str, str]:
-        """(kind of answer, why) for the winning action."""
+                 generated: GeneratedReplyExplanation | None, tracker: Any,
+                 overruled: dict[str, Any] | None = None) -> tuple[str, str]:
+        """(kind of answer, why) for the winning action; `overruled`, the answer choice's decision
+        where another policy won."""
         confidence = float(chosen.max_confidence)
         choice = (chosen.action_metadata or {}).get("answer_choice")
         if action == GENERATED_REPLY_ACTION and choice and choice["kind"] == "retrieved":
@@ -298,6 +303,9 @@ class AssistantExplainer:
             return "intent", LABELS["answered_understood"].format(policy=chosen.policy_name, action=action,
                                                                   intent=choice["understood_as"]["intent"],
                                                                   reason=choice["reason"])
+        if overruled and overruled["kind"] == "template":  # a rule sent it; the answer choice let it stand
+            return "intent", LABELS["answered_kept"].format(policy=chosen.policy_name, intent=intent.intent,
+                                                            action=action, reason=overruled["reason"])
         return "intent", LABELS["answered_intent"].format(policy=chosen.policy_name, intent=intent.intent,
                                                           action=action)
 
@@ -315,13 +323,13 @@ class AssistantExplainer:
         """Why the bot answers the latest message of `tracker` as it does."""
         text = tracker.latest_message.text or ""
         intent = self.explain_intent(text)
-        scores, chosen = self.policy_scores(tracker)
+        scores, chosen, overruled = self.policy_scores(tracker)
         action = self.domain.action_names_or_texts[chosen.max_confidence_index]
         generated = None
         if action == GENERATED_REPLY_ACTION or action in FALLBACK_ACTIONS or (chosen.action_metadata or {}).get(
                 "answer_choice"):
             generated = self.explain_generated(tracker, chosen)
-        answer, summary = self._summary(action, chosen, intent, generated, tracker)
+        answer, summary = self._summary(action, chosen, intent, generated, tracker, overruled)
         return Explanation(message=text, intent=intent, policies=scores, action=action, answer=answer,
                            summary=summary, generated=generated, conversation_id=conversation_id, turn=turn,
                            recorded=list(recorded), model=self.model_name)

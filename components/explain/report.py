@@ -40,6 +40,7 @@ LABELS = {
     "answered_generated": "The generator answered ({confidence:.2f} >= {threshold:.2f}).",
     "answered_retrieved": "The bot sent a corpus answer: {reason}.",
     "answered_understood": "{policy} answered {intent} with {action}: {reason}.",
+    "answered_kept": "{policy} answered {intent} with {action}; the answer choice kept it: {reason}.",
     "answered_fallback": "The bot fell back: {reason}",
     "answered_handoff": "The bot handed the customer to a person: {reason}",
     "fallback_nlu": "NLU is unsure ({intent} {confidence:.2f} is below the fallback threshold).",

@@ -639,7 +639,8 @@ class GenerativeResponsePolicy(Policy):
             # no rule answers a message NLU was unsure of with this intent's response: the policy sends it
             probabilities[domain.index_for_action(self.learnt.template_actions[intent])] = 1.0
             return self._prediction(probabilities, action_metadata=metadata)
-        return self._prediction(probabilities)  # the template rule answers (or fallback, NLU being unsure)
+        # the template rule answers (or fallback, NLU being unsure); the reason goes to `kefu explain`
+        return self._prediction(probabilities, action_metadata=metadata)
 
     def _understandable_intents(self, domain: Domain) -> set[str]:
         """Intents a message NLU was unsure of may be answered as: those whose rule sends a written

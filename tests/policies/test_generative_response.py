@@ -270,9 +270,11 @@ def test_the_answer_choice_sends_a_corpus_answer_more_specific_than_the_template
 def test_a_plain_question_near_a_narrower_corpus_question_keeps_its_template(choosing_agent: Agent) -> None:
     # 0.78 in meaning from "I already wore the shoes outside once, can I return them?", whose answer
     # refuses worn shoes; the customer never said they were worn
-    action, confidence, optional_events, _, _ = predict(choosing_agent, said("I want to return a pair of shoes",
-                                                                             "return_item"))
+    action, confidence, optional_events, metadata, _ = predict(
+        choosing_agent, said("I want to return a pair of shoes", "return_item"))
     assert confidence == 0.0 and not optional_events  # the return rule sends its written response
+    assert metadata["answer_choice"]["kind"] == "template"  # and `kefu explain` can say why
+    assert "does not ask what" in metadata["answer_choice"]["reason"]
     action, _, optional_events, metadata, _ = predict(choosing_agent, said(
         "I wore the sneakers outside once already, can they still be returned?", "return_item"))
     assert metadata["answer_choice"]["kind"] == "retrieved" and "unused items" in optional_events[0].value
