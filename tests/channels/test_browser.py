@@ -25,6 +25,10 @@ from tests.channels.conftest import API_TOKEN
 from tests.conftest import PROJECT, RasaServer
 
 ARTIFACTS = PROJECT / ".kefu" / "test-artifacts"
+
+# with the web bot's other modules, minutes on the trained model: scheduled among the first (tests/conftest.py)
+pytestmark = pytest.mark.longest
+
 XSS = ['<img src=x onerror="window.kefuHacked=1">', "<script>window.kefuHacked=2</script>"]
 
 

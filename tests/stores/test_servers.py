@@ -20,6 +20,8 @@ from components.stores import RedisTrackerStore
 from tests.conftest import PROJECT, RasaServer, RedisServer
 from tests.stores.test_assistant_on_redis import project_endpoints
 
+pytestmark = pytest.mark.longest  # Rasa servers loading the model: minutes; scheduled among the first
+
 
 @pytest.fixture()
 def servers(trained_model: Path, action_server: str, tmp_path: Path) -> Iterator:
