@@ -3,10 +3,12 @@ and Chinese best together, and whether English lost anything to Chinese.
 
 Each pipeline is trained with `rasa train nlu` on the project's NLU data and scored on
 tests/data/unseen_phrasings.yml (English) and unseen_phrasings_zh.yml (Chinese), none of
-which is in any training file. Rows:
+which is in any training file, and on the dev sets the answer choice was tuned on
+(benchmarks/data/dev_intents_*.yml and dev_specific_*.yml, with their intents). Rows:
 
 - kefu: config.yml's pipeline as shipped (its encoder reads English messages only);
 - kefu-no-encoder: the same without the English MiniLM encoder (PretrainedEncoderFeaturizer);
+- kefu-no-corpus: the same without the corpus questions as NLU examples (config.yml's `importers`);
 - kefu-fp32 / kefu-int8: the same with the encoder's `precision` set to fp32 or int8 (both on the torch
   runtime);
 - kefu-all-languages-encoder: the encoder reading every message (`languages: null`, before 2026-12-05);
@@ -43,6 +45,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 RASA = str(Path(sys.executable).parent / "rasa")
 HELD_OUT = {"en": ROOT / "tests" / "data" / "unseen_phrasings.yml",
             "zh": ROOT / "tests" / "data" / "unseen_phrasings_zh.yml"}
+DEV = {lang: [ROOT / "benchmarks" / "data" / f"dev_{name}_{lang}.yml" for name in ("intents", "specific")]
+       for lang in ("en", "zh")}
 # The last commit whose NLU was English only (WhitespaceTokenizer, no Chinese core intents).
 BEFORE_CHINESE = "d95442a"
 ENCODER = "components.featurizers.PretrainedEncoderFeaturizer"
@@ -59,8 +63,9 @@ def rows_to_run(epochs: int | None) -> dict[str, tuple[dict, list[Path] | str]]:
     without_encoder = {**config, "pipeline": [c for c in config["pipeline"] if c["name"] != ENCODER]}
     before = yaml.safe_load(git_show(BEFORE_CHINESE, "config.yml"))
     data = sorted((ROOT / "data").glob("nlu*.yml"))
+    without_corpus = {key: value for key, value in config.items() if key != "importers"}
     rows = {"kefu": (config, data), "kefu-no-encoder": (without_encoder, data),
-            "before": (before, git_show(BEFORE_CHINESE, "data/nlu.yml"))}
+            "kefu-no-corpus": (without_corpus, data), "before": (before, git_show(BEFORE_CHINESE, "data/nlu.yml"))}
     for precision in ("fp32", "int8"):
         rows[f"kefu-{precision}"] = ({**config, "pipeline": [
             # both on the torch runtime: onnx runs fp32 only
@@ -99,6 +104,10 @@ def accuracy(model: Path) -> dict[str, dict]:
         right, seconds = asyncio.run(score(phrasings))
         scores[language] = {"accuracy": round(100 * right / len(phrasings), 1), "right": right,
                             "phrasings": len(phrasings), "parse_ms_median": round(1000 * statistics.median(seconds), 1)}
+        questions = [q for path in DEV[language] for q in yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]]
+        right = asyncio.run(score(questions))[0]
+        scores[f"dev_{language}"] = {"accuracy": round(100 * right / len(questions), 1), "right": right,
+                                     "questions": len(questions)}
     return scores
 
 
@@ -127,13 +136,16 @@ def write_results(rows: list[dict], meta: dict) -> None:
              f"{meta['date']}, commit {meta['commit']}, {meta['machine']}. Held-out phrasings: "
              f"{meta['phrasings']['en']} English, {meta['phrasings']['zh']} Chinese, none in any training file. "
              "`before` is the English-only NLU of commit "
-             f"{BEFORE_CHINESE} (its config.yml and data/nlu.yml); it never saw Chinese core intents.", "",
-             "| row | English | Chinese | both | training s | parse ms (en / zh) |", "|---|---|---|---|---|---|"]
+             f"{BEFORE_CHINESE} (its config.yml and data/nlu.yml); it never saw Chinese core intents. "
+             "Dev: the dev sets' questions (plain and specific, English / Chinese), right of all.", "",
+             "| row | English | Chinese | both | dev en | dev zh | training s | parse ms (en / zh) |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         en, zh = row["en"], row["zh"]
         both = round(100 * (en["right"] + zh["right"]) / (en["phrasings"] + zh["phrasings"]), 1)
-        lines.append(f"| {row['row']} | {en['accuracy']}% | {zh['accuracy']}% | {both}% | {row['train_seconds']} "
-                     f"| {en['parse_ms_median']} / {zh['parse_ms_median']} |")
+        dev = " | ".join(f"{row[f'dev_{lang}']['right']} of {row[f'dev_{lang}']['questions']}" for lang in ("en", "zh"))
+        lines.append(f"| {row['row']} | {en['accuracy']}% | {zh['accuracy']}% | {both}% | {dev} "
+                     f"| {row['train_seconds']} | {en['parse_ms_median']} / {zh['parse_ms_median']} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "nlu_languages.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (RESULTS / "nlu_languages.json").write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n", encoding="utf-8")
