@@ -63,8 +63,14 @@ class CorpusExamplesImporter(TrainingDataImporter):
         self.skip_intents = set(skip_intents or [])
         # the other NLU data, to leave its examples under their own intent
         self._files = RasaFileImporter(config_file, domain_path, training_data_paths)
+        self._examples: dict[str | None, TrainingData] = {}  # Rasa asks more than once per command
 
     def get_nlu_data(self, language: str | None = "en") -> TrainingData:
+        if language not in self._examples:
+            self._examples[language] = self._corpus_examples(language)
+        return self._examples[language]
+
+    def _corpus_examples(self, language: str | None) -> TrainingData:
         paths = corpus_paths(self.corpus)
         if not paths:
             logger.warning("CorpusExamplesImporter: no corpus file matches %s; no examples added", self.corpus)
