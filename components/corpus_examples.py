@@ -20,7 +20,6 @@ config.yml:
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.training_data.structures import StoryGraph
@@ -57,8 +56,7 @@ class CorpusExamplesImporter(TrainingDataImporter):
 
     def __init__(self, config_file: str | None = None, domain_path: str | None = None,
                  training_data_paths: str | list[str] | None = None,
-                 corpus: str | list[str] = "data/corpus/*.jsonl", skip_intents: list[str] | None = None,
-                 **_: Any) -> None:
+                 corpus: str | list[str] = "data/corpus/*.jsonl", skip_intents: list[str] | None = None) -> None:
         self.corpus = corpus
         self.skip_intents = set(skip_intents or [])
         # the other NLU data, to leave its examples under their own intent
