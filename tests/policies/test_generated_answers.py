@@ -80,7 +80,7 @@ def test_paraphrases_are_new_to_the_corpus() -> None:
 def test_uncovered_questions_get_generated_answers(assistant: Assistant) -> None:
     """Each of the 15 gets a generated answer, filled in and close to the intended one. (NLU's
     confidence in the intended intent was 0.61 to 0.98 in the last training; the fallback
-    threshold is 0.4.)"""
+    threshold is 0.5.)"""
     outcomes = {}
     for question, topic in PARAPHRASES:
         sender = f"generated-{uuid.uuid4().hex}"
