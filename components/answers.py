@@ -13,7 +13,10 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   `corpus_encoder_similarity` in meaning for the languages a sentence encoder reads), of the
   intent NLU names, whose answer says something the template does not: that corpus answer ("my
   card got billed twice" is near "I was charged twice", whose answer is the 3-day release of the
-  duplicate);
+  duplicate); in the languages no encoder reads, with `corpus_classifier_ratio`, a
+  classifier over the intent's corpus answers and its template (components/answer_classifier.py)
+  picks the answer instead of the nearest question (一个订单的钱被收了两遍 shares few characters with
+  同一个订单扣了两笔);
 - no corpus question close to the message in meaning (`coverage_similarity`, for the languages
   a sentence encoder reads): the shop's texts do not cover what was asked, so a person should
   answer ("are your products tested on animals?" is 0.35 from its nearest, "is the product
@@ -46,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from components.answer_classifier import AnswerClassifier
 from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
 from components.text import LANGUAGES, chinese_characters, fold_traditional, normalise, tokenize
@@ -87,6 +91,7 @@ class ChoiceSettings:
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
     condition_margin: float | None = None
+    corpus_classifier_ratio: float | None = None
     closed_intents: list[str] = field(default_factory=list)
     keep_template_intents: list[str] = field(default_factory=list)
 
@@ -240,9 +245,11 @@ class AnswerChooser:
     """Picks the kind of answer for one message; see the module docstring."""
 
     def __init__(self, vocabulary: Iterable[str], settings: ChoiceSettings,
-                 corpus: CorpusAnswers | None = None, intent_words: dict[str, list[str]] | None = None) -> None:
+                 corpus: CorpusAnswers | None = None, intent_words: dict[str, list[str]] | None = None,
+                 classifier: AnswerClassifier | None = None) -> None:
         self.settings = settings
         self.corpus = corpus
+        self.classifier = classifier if settings.corpus_classifier_ratio is not None else None
         # intent -> the word forms common in its NLU examples (`common_words`): not a condition
         self.intent_words = {intent: set(words) for intent, words in (intent_words or {}).items()}
         self.vocabulary = set(vocabulary)
@@ -340,6 +347,8 @@ class AnswerChooser:
         message does not; else None."""
         if self.settings.corpus_similarity is None or self.corpus is None:
             return None
+        if self.classifier is not None and lang in self.classifier.languages:
+            return self._classified_answer(text, lang, intent, template, passes_facts)
         nearest = self.corpus.nearest(text, lang)
         if nearest is None or nearest.pair.intent != intent:
             return None
@@ -355,6 +364,21 @@ class AnswerChooser:
         return Choice(RETRIEVED, f"the corpus question {nearest.pair.question!r} ({nearest.similarity:.2f}) has a "
                       f"more specific answer than {intent}'s written response", reply=nearest.pair.answer,
                       similarity=nearest.similarity)
+
+    def _classified_answer(self, text: str, lang: str, intent: str, template: str | None,
+                           passes_facts: Callable[[str], bool]) -> Choice | None:
+        """The corpus answer the answer classifier finds at least `corpus_classifier_ratio` times as
+        likely as the written response, when it says more than the template; else None."""
+        assert self.classifier is not None and self.settings.corpus_classifier_ratio is not None
+        likeliest = self.classifier.likeliest(text, lang, intent)
+        ratio = self.settings.corpus_classifier_ratio
+        if (likeliest is None or likeliest.probability < ratio * likeliest.written_response_probability
+                or (template and token_f1(likeliest.answer, template) >= self.settings.template_overlap)
+                or not passes_facts(likeliest.answer)):
+            return None
+        return Choice(RETRIEVED, f"the answer classifier finds a corpus answer of {intent} {likeliest.probability:.2f} "
+                      f"likely against {likeliest.written_response_probability:.2f} for its written response",
+                      reply=likeliest.answer, similarity=likeliest.probability)
 
     def before_generating(self, text: str, lang: str, intent: str, ranking: list[tuple[str, float]],
                           answerable: set[str], unsure_intent: str, template: str | None = None,

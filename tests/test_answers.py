@@ -225,3 +225,23 @@ def test_a_generated_reply_repeating_a_corpus_answer_must_answer_that_answers_qu
     assert kind("I'd like to send back a jacket that doesn't fit", FREE_RETURNS) == TEMPLATE  # far in meaning
     assert kind("do I have to pay the postage when I send something back?", FREE_RETURNS) == GENERATED
     assert kind("can I return a jacket?", "Jackets can be returned within 30 days if unworn.") == GENERATED  # new
+
+
+def test_in_a_language_compared_in_characters_the_answer_classifier_picks_the_corpus_answer() -> None:
+    from tests.test_answer_classifier import DUPLICATE as CLASSIFIED_DUPLICATE
+    from tests.test_answer_classifier import PAIRS, WRITTEN, classifier
+
+    corpus = CorpusAnswers([CorpusPair(*pair) for pair in PAIRS])
+
+    def choice(text: str, ratio: float | None):  # noqa: ANN202
+        settings = ChoiceSettings(corpus_classifier_ratio=ratio, corpus_similarity=0.3)
+        chooser = AnswerChooser(shop_vocabulary(SHOP_TEXTS), settings, corpus, classifier=classifier())
+        return chooser.before_generating(text, "zh", "payment_failed", [("payment_failed", 0.9)], ANSWERABLE,
+                                         "nlu_fallback", WRITTEN, lambda answer: True)
+
+    # a wording that shares too few characters with any corpus question (0.28 from 为什么扣了我两遍款)
+    assert choice("钱被收了两遍", None) is None
+    found = choice("钱被收了两遍", 0.15)
+    assert found is not None and found.kind == RETRIEVED and found.reply == CLASSIFIED_DUPLICATE
+    assert "answer classifier" in found.reason
+    assert choice("刷卡付款没成功", 0.15) is None  # the written response answers it

