@@ -13,10 +13,10 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   `corpus_encoder_similarity` in meaning for the languages a sentence encoder reads), of the
   intent NLU names, whose answer says something the template does not: that corpus answer ("my
   card got billed twice" is near "I was charged twice", whose answer is the 3-day release of the
-  duplicate); with `corpus_classifier_ratio`, a classifier over the intent's corpus answers and
-  its template (components/answer_classifier.py) picks the answer instead of the nearest question
-  in characters (一个订单的钱被收了两遍 shares few characters with 同一个订单扣了两笔), and where no
-  question is close enough in meaning;
+  duplicate); with `corpus_classifier_ratio`, in the languages compared in characters, a
+  classifier over the intent's corpus answers and its template (components/answer_classifier.py)
+  picks the answer instead of the nearest question (一个订单的钱被收了两遍 shares few characters with
+  同一个订单扣了两笔);
 - no corpus question close to the message in meaning (`coverage_similarity`, for the languages
   a sentence encoder reads): the shop's texts do not cover what was asked, so a person should
   answer ("are your products tested on animals?" is 0.35 from its nearest, "is the product
@@ -344,21 +344,13 @@ class AnswerChooser:
                        passes_facts: Callable[[str], bool]) -> Choice | None:
         """The answer of the corpus question nearest `text` when it is close enough, of `intent`,
         and says something the template does not; the template when that question asks what the
-        message does not; else None. With the answer classifier, it picks the answer instead of
-        the nearest question in characters, and is asked when no question is close in meaning."""
+        message does not; else None. In the languages the answer classifier reads, it picks the
+        answer instead of the nearest question."""
         if self.settings.corpus_similarity is None or self.corpus is None:
             return None
-        classified = self.classifier is not None and lang in self.classifier.languages
+        if self.classifier is not None and lang in self.classifier.languages:
+            return self._classified_answer(text, lang, intent, template, passes_facts)
         nearest = self.corpus.nearest(text, lang)
-        if classified and (nearest is None or not nearest.in_meaning):
-            return self._classified_answer(text, lang, intent, template, passes_facts)
-        found = self._nearest_answer(text, lang, intent, template, passes_facts, nearest)
-        if found is None and classified:
-            return self._classified_answer(text, lang, intent, template, passes_facts)
-        return found
-
-    def _nearest_answer(self, text: str, lang: str, intent: str, template: str | None,
-                        passes_facts: Callable[[str], bool], nearest: Nearest | None) -> Choice | None:
         if nearest is None or nearest.pair.intent != intent:
             return None
         if nearest.similarity < (self.settings.corpus_encoder_similarity if nearest.in_meaning

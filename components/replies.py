@@ -13,7 +13,8 @@ import yaml
 
 from components.text import PLACEHOLDER_PATTERN, detect_language, join_sentences
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+# a full stop before a digit is a decimal point ($4.95), not a sentence's end
+_SENTENCE_END = re.compile(r"(?<=[!?。！？])\s*|(?<=\.)(?!\d)\s*")
 _CHINESE_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _NUMBER = r"(?:\d+(?:[.,]\d+)?|[零一二两三四五六七八九十]+)"
 _UNITS = {

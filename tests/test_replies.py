@@ -88,6 +88,16 @@ def test_blocked_phrases_and_length() -> None:
     assert limit_length("a very long sentence without any end", 12) == "a very long…"
 
 
+def test_prices_keep_their_decimal_point_when_a_reply_is_cut_into_sentences() -> None:
+    # a corpus answer sent as "$4. 95" read as two sentences
+    reply = "Standard delivery is $4.95 under $50; express costs $9.90. Orders ship within 24 hours."
+    assert limit_length(reply, 600) == reply
+    assert limit_length(reply, 60) == "Standard delivery is $4.95 under $50; express costs $9.90."
+    chinese = "不满 $50 运费为 $4.95；加急配送费用为 $9.90。"
+    assert limit_length(chinese, 600) == chinese
+    assert drop_blocked("It costs $4.95. Ask a human.", ["human"]) == "It costs $4.95."
+
+
 def test_a_bad_facts_file_gets_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FactsFileError, match="no such facts file"):
         ShopFacts.load(tmp_path / "missing.yml")

@@ -282,11 +282,11 @@ class GenerativeResponsePolicy(Policy):
             #     intent's NLU examples (its condition: worn, a fee, twice), is not more than this
             #     much closer to the message than the whole question; else the template; null
             #     never checks;
-            #   corpus_classifier_ratio: a classifier over each intent's corpus answers and its
-            #     written response (components/answer_classifier.py) picks the corpus answer instead
-            #     of the nearest question in characters, and where no question is close enough in
-            #     meaning: sent when at least this many times as likely as the written response;
-            #     null: the nearest question alone;
+            #   corpus_classifier_ratio: for the languages compared in characters (no corpus_encoder
+            #     reads them), a classifier over each intent's corpus answers and its written
+            #     response (components/answer_classifier.py) picks the corpus answer instead of the
+            #     nearest question: sent when at least this many times as likely as the written
+            #     response; null: the nearest question in characters (corpus_similarity);
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
             #   keep_template_intents: intents that always get their written response.
@@ -438,15 +438,17 @@ class GenerativeResponsePolicy(Policy):
         return self._resource
 
     def _answer_classifier(self, settings: ChoiceSettings, examples: dict[str, list[str]]) -> AnswerClassifier | None:
-        """With `corpus_classifier_ratio`: which corpus answer a message asks for, per language."""
+        """With `corpus_classifier_ratio`: which corpus answer a message asks for, learnt for the
+        languages compared in characters (those no `corpus_encoder` reads)."""
         if settings.corpus_classifier_ratio is None:
             return None
         pairs = [(p["question"], p["answer"], p["intent"], p["lang"]) for p in self.learnt.corpus_pairs]
         written = {(intent, lang): text for intent, texts in self.learnt.intent_responses.items()
                    for lang, text in texts.items()}
+        languages = set(LANGUAGES) - (set(settings.corpus_encoder_languages) if settings.corpus_encoder else set())
         return AnswerClassifier.fit(pairs, {intent: [(t, detect_language(t)) for t in texts]
                                             for intent, texts in examples.items()},
-                                    written, LANGUAGES, settings.template_overlap)
+                                    written, languages, settings.template_overlap)
 
     def _whole_corpus(self) -> list[Pair]:
         """Every corpus pair, cleaned by the corpus pipeline, unsplit."""
