@@ -57,6 +57,7 @@ from components.answers import (
     CorpusAnswers,
     CorpusPair,
     common_words,
+    repeats_template,
     shop_vocabulary,
 )
 from components.catalogue import LANGUAGE_SLOT, response_variant, variant_language
@@ -446,9 +447,14 @@ class GenerativeResponsePolicy(Policy):
         written = {(intent, lang): text for intent, texts in self.learnt.intent_responses.items()
                    for lang, text in texts.items()}
         languages = set(LANGUAGES) - (set(settings.corpus_encoder_languages) if settings.corpus_encoder else set())
+
+        def repeats_written(answer: str, intent: str, lang: str) -> bool:
+            return repeats_template(answer, written[intent, lang], lang, settings.template_overlap,
+                                    intent in settings.closed_intents)
+
         return AnswerClassifier.fit(pairs, {intent: [(t, detect_language(t)) for t in texts]
                                             for intent, texts in examples.items()},
-                                    written, languages, settings.template_overlap)
+                                    written, languages, repeats_written)
 
     def _whole_corpus(self) -> list[Pair]:
         """Every corpus pair, cleaned by the corpus pipeline, unsplit."""

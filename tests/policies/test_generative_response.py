@@ -91,15 +91,21 @@ def test_without_a_user_turn_it_stays_silent(agent: Agent) -> None:
     assert confidence == 0.0
 
 
-def test_a_damaged_generator_file_is_named_at_load_time(core_model: Path, tmp_path: Path) -> None:
-    with tarfile.open(core_model) as archive:
+def damaged_copy(model: Path, tmp_path: Path, pattern: str, content: bytes) -> Path:
+    """A copy of the model archive whose file matching `pattern` holds `content`."""
+    with tarfile.open(model) as archive:
         archive.extractall(tmp_path / "unpacked")
-    [weights] = (tmp_path / "unpacked").rglob("generator/model.safetensors")
-    weights.write_bytes(b"not a safetensors file")
+    [found] = (tmp_path / "unpacked").rglob(pattern)
+    found.write_bytes(content)
     damaged = tmp_path / "damaged.tar.gz"
     with tarfile.open(damaged, "w:gz") as archive:
         for path in (tmp_path / "unpacked").iterdir():
             archive.add(path, arcname=path.name)
+    return damaged
+
+
+def test_a_damaged_generator_file_is_named_at_load_time(core_model: Path, tmp_path: Path) -> None:
+    damaged = damaged_copy(core_model, tmp_path, "generator/model.safetensors", b"not a safetensors file")
     with pytest.raises(Exception, match="model.safetensors"):
         Agent.load(str(damaged))
 
@@ -320,14 +326,7 @@ def test_a_chinese_rewording_of_a_corpus_question_gets_its_answer_through_the_cl
 
 
 def test_a_damaged_answer_classifier_is_named_at_load_time(choosing_model: Path, tmp_path: Path) -> None:
-    with tarfile.open(choosing_model) as archive:
-        archive.extractall(tmp_path / "unpacked")
-    [saved] = (tmp_path / "unpacked").rglob("answer_classifier.pkl")
-    saved.write_bytes(b"not a classifier")
-    damaged = tmp_path / "damaged.tar.gz"
-    with tarfile.open(damaged, "w:gz") as archive:
-        for path in (tmp_path / "unpacked").iterdir():
-            archive.add(path, arcname=path.name)
+    damaged = damaged_copy(choosing_model, tmp_path, "answer_classifier.pkl", b"not a classifier")
     with pytest.raises(Exception, match="answer_classifier.pkl is missing or damaged"):
         Agent.load(str(damaged))
 
