@@ -131,7 +131,7 @@ def test_a_conversation_in_the_browser(browser: WebDriver, web_bot: RasaServer, 
     # the page speaks the customer's language: its labels follow a switch to Chinese
     assert browser.find_element(By.ID, "text").get_attribute("placeholder") == "Type your question…"
     type_message(browser, "你好，我想问一下运费")
-    assert "个工作日" in wait_for_bot(browser, before + 2)[-1]
+    assert "运费" in wait_for_bot(browser, before + 2)[-1]  # the shipping fee, told in Chinese
     WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "send").text == "发送")
     assert browser.find_element(By.ID, "text").get_attribute("placeholder") == "请输入您的问题…"
     assert browser.execute_script("return document.documentElement.lang") == "zh"
