@@ -110,16 +110,6 @@ def content_words(text: str, lang: str) -> list[str]:
     return [w for w in _ENGLISH_WORD.findall(text) if len(w) >= 4]
 
 
-def repeats_template(answer: str, template: str, lang: str, overlap: float, complete_list: bool = False) -> bool:
-    """Whether `answer` says what `template` says: their token F1 reaches `overlap`; where the
-    template is a complete list (`closed_intents`), the answer also names nothing the list does
-    not (支付宝和微信支付不在我们的支付方式之列 tells the list of payment methods something new)."""
-    if token_f1(answer, template) < overlap:
-        return False
-    listed = set(content_words(template, lang))
-    return not complete_list or all(word in listed for word in content_words(answer, lang))
-
-
 def _word_keys(text: str, lang: str) -> dict[str, str]:
     """The words of `text` that can carry a condition, each with the form compared: English words of
     3+ letters without a plural or tense ending (fee, worn, weekends -> weekend), Chinese words of 2+
@@ -384,8 +374,7 @@ class AnswerChooser:
         likeliest = self.classifier.likeliest(text, lang, intent)
         ratio = self.settings.corpus_classifier_ratio
         if (likeliest is None or likeliest.probability < ratio * likeliest.written_response_probability
-                or (template and repeats_template(likeliest.answer, template, lang, self.settings.template_overlap,
-                                                  intent in self.settings.closed_intents))
+                or (template and token_f1(likeliest.answer, template) >= self.settings.template_overlap)
                 or not passes_facts(likeliest.answer)):
             return None
         return Choice(RETRIEVED, f"the answer classifier finds a corpus answer of {intent} {likeliest.probability:.2f} "

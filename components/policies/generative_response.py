@@ -57,7 +57,6 @@ from components.answers import (
     CorpusAnswers,
     CorpusPair,
     common_words,
-    repeats_template,
     shop_vocabulary,
 )
 from components.catalogue import LANGUAGE_SLOT, response_variant, variant_language
@@ -65,6 +64,7 @@ from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, spli
 from components.featurizers.encoder import EncoderError, EncoderSettings, WordEncoder
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, ResponseGenerator
+from components.generator.metrics import token_f1
 from components.generator.training import GeneratorConfig, train_generator
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
 from components.text import DEFAULT_LANGUAGE, LANGUAGES, detect_language, message_language, normalise
@@ -449,8 +449,7 @@ class GenerativeResponsePolicy(Policy):
         languages = set(LANGUAGES) - (set(settings.corpus_encoder_languages) if settings.corpus_encoder else set())
 
         def repeats_written(answer: str, intent: str, lang: str) -> bool:
-            return repeats_template(answer, written[intent, lang], lang, settings.template_overlap,
-                                    intent in settings.closed_intents)
+            return token_f1(answer, written[intent, lang]) >= settings.template_overlap
 
         return AnswerClassifier.fit(pairs, {intent: [(t, detect_language(t)) for t in texts]
                                             for intent, texts in examples.items()},
