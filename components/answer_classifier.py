@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from components.generator.metrics import token_f1
 from components.text import fold_traditional, normalise
 
 WRITTEN_RESPONSE = ""  # the class of the intent's written response
@@ -59,22 +60,24 @@ class AnswerClassifier:
     @classmethod
     def fit(cls, pairs: Iterable[tuple[str, str, str, str]], examples: Mapping[str, Sequence[tuple[str, str]]],
             written_responses: Mapping[tuple[str, str], str], languages: Iterable[str],
-            repeats_written: Callable[[str, str, str], bool]) -> AnswerClassifier:
+            template_overlap: float) -> AnswerClassifier:
         """Learn from corpus `pairs` (question, answer, intent, lang), each intent's NLU `examples`
-        ((text, lang)) and its `written_responses` ((intent, lang) -> text). A corpus answer for
-        which `repeats_written(answer, intent, lang)` holds counts as the written response.
-        Intents with no corpus answer of their own get no model."""
+        ((text, lang)) and its `written_responses` ((intent, lang) -> text). A corpus answer whose
+        token F1 with the written response reaches `template_overlap` counts as the written
+        response, so the classes are the answers that say more. Intents with no corpus answer of
+        their own get no model."""
         pairs = list(pairs)
         models = {}
         for lang in sorted(set(languages)):
             for intent in sorted({p[2] for p in pairs if p[3] == lang}):
-                if not written_responses.get((intent, lang)):
+                written = written_responses.get((intent, lang))
+                if not written:
                     continue
                 texts, labels = [], []
                 for question, answer, pair_intent, pair_lang in pairs:
                     if (pair_intent, pair_lang) == (intent, lang):
                         texts.append(question)
-                        labels.append(WRITTEN_RESPONSE if repeats_written(answer, intent, lang) else answer)
+                        labels.append(WRITTEN_RESPONSE if token_f1(answer, written) >= template_overlap else answer)
                 asked = {_prepared(t) for t in texts}
                 for text, example_lang in examples.get(intent, ()):
                     if example_lang == lang and _prepared(text) not in asked:

@@ -349,7 +349,7 @@ class AnswerChooser:
         if self.settings.corpus_similarity is None or self.corpus is None:
             return None
         if self.classifier is not None and lang in self.classifier.languages:
-            return self._classified_answer(text, lang, intent, template, passes_facts)
+            return self._classified_answer(text, lang, intent, passes_facts)
         nearest = self.corpus.nearest(text, lang)
         if nearest is None or nearest.pair.intent != intent:
             return None
@@ -366,15 +366,14 @@ class AnswerChooser:
                       f"more specific answer than {intent}'s written response", reply=nearest.pair.answer,
                       similarity=nearest.similarity)
 
-    def _classified_answer(self, text: str, lang: str, intent: str, template: str | None,
+    def _classified_answer(self, text: str, lang: str, intent: str,
                            passes_facts: Callable[[str], bool]) -> Choice | None:
         """The corpus answer the answer classifier finds at least `corpus_classifier_ratio` times as
-        likely as the written response, when it says more than the template; else None."""
+        likely as the written response (its classes are the answers that say more); else None."""
         assert self.classifier is not None and self.settings.corpus_classifier_ratio is not None
         likeliest = self.classifier.likeliest(text, lang, intent)
         ratio = self.settings.corpus_classifier_ratio
         if (likeliest is None or likeliest.probability < ratio * likeliest.written_response_probability
-                or (template and token_f1(likeliest.answer, template) >= self.settings.template_overlap)
                 or not passes_facts(likeliest.answer)):
             return None
         return Choice(RETRIEVED, f"the answer classifier finds a corpus answer of {intent} {likeliest.probability:.2f} "

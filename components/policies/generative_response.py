@@ -64,7 +64,6 @@ from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, spli
 from components.featurizers.encoder import EncoderError, EncoderSettings, WordEncoder
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, ResponseGenerator
-from components.generator.metrics import token_f1
 from components.generator.training import GeneratorConfig, train_generator
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
 from components.text import DEFAULT_LANGUAGE, LANGUAGES, detect_language, message_language, normalise
@@ -447,13 +446,9 @@ class GenerativeResponsePolicy(Policy):
         written = {(intent, lang): text for intent, texts in self.learnt.intent_responses.items()
                    for lang, text in texts.items()}
         languages = set(LANGUAGES) - (set(settings.corpus_encoder_languages) if settings.corpus_encoder else set())
-
-        def repeats_written(answer: str, intent: str, lang: str) -> bool:
-            return token_f1(answer, written[intent, lang]) >= settings.template_overlap
-
         return AnswerClassifier.fit(pairs, {intent: [(t, detect_language(t)) for t in texts]
                                             for intent, texts in examples.items()},
-                                    written, languages, repeats_written)
+                                    written, languages, settings.template_overlap)
 
     def _whole_corpus(self) -> list[Pair]:
         """Every corpus pair, cleaned by the corpus pipeline, unsplit."""
