@@ -29,6 +29,10 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   token F1 is below `template_overlap`): the generated reply;
 - otherwise the template: it covers the question.
 
+Whichever answer is chosen, a message that asks for an amount (a fee, a price, a limit, a
+duration) or a tax gets the offer of a person when that answer states none (`asked_details`):
+"how long do you keep my data after I delete my account?" is not answered by how to delete it.
+
 A corpus answer, and a generated reply that repeats one, goes out only when the message asks
 what its corpus question asks (`condition_margin`): the question's words the message lacks, and
 that are rare among the intent's NLU examples, are its condition ("I already wore the shoes
@@ -65,6 +69,50 @@ _FUNCTION_WORDS = frozenset(
 
 
 @dataclass(frozen=True)
+class AskedDetail:
+    """A kind of detail a question can ask for, and what an answer that gives it must say."""
+
+    name: str
+    asked: dict[str, re.Pattern]  # language -> the words that ask for it
+    stated: dict[str, re.Pattern]  # language -> what an answer giving it contains
+
+
+def _words(*alternatives: str) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+
+
+# Chinese number words count only before a unit: 一 alone is in 一下, 一直, 统一.
+_CHINESE_AMOUNT = ("[0-9０-９]|[一二两三四五六七八九十百千万半]\\s*"
+                   "(?:个|次|天|周|星期|小时|分钟|年|月|元|美元|块|件|张|笔|单|位|工作日)")
+_TAX = {"en": _words("tax", "taxes", "vat", "dut(?:y|ies)", "customs"), "zh": re.compile("税|报关|清关")}
+ASKED_DETAILS = (
+    AskedDetail(
+        "an amount (a price, a fee, a limit, a duration)",
+        asked={"en": _words("how (?:much|many|long)", "fees?", "surcharges?", "costs?", "charges? (?:for|to|on)",
+                            "extra charges?", "maximum", "minimum", "limits?", "at (?:most|least)",
+                            "the (?:most|least)"),
+               "zh": re.compile("多少|几(?!乎)|多久|多长时间|费|收钱|要钱|最高|最多|最少|最低|上限|下限|限额|至少")},
+        stated={"en": re.compile(r"\d|" + _words("free", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                                                 "nine", "ten", "once", "twice", "single", "never", "unlimited",
+                                                 "no (?:extra )?(?:fee|charge|cost|limit)s?").pattern, re.IGNORECASE),
+                "zh": re.compile(f"{_CHINESE_AMOUNT}|免费|不收|永不|永久|不限")}),
+    # an amount does not answer a question about tax: the delivery price says nothing of customs
+    AskedDetail("a tax or customs duty", asked=_TAX, stated=_TAX),
+)
+
+
+def unanswered_detail(message: str, answer: str, lang: str) -> str | None:
+    """The detail `message` asks for that `answer` does not give ("is there a fee to change the
+    delivery address?" answered with where to change it), or None."""
+    message, answer = fold_traditional(normalise(message)), fold_traditional(normalise(answer))
+    for detail in ASKED_DETAILS:
+        asked, stated = detail.asked.get(lang), detail.stated.get(lang)
+        if asked and stated and asked.search(message) and not stated.search(answer):
+            return detail.name
+    return None
+
+
+@dataclass(frozen=True)
 class Choice:
     """What to answer with, and why (logged and kept in the prediction's metadata)."""
 
@@ -92,6 +140,7 @@ class ChoiceSettings:
     clarify_runner_up: float = 0.15
     condition_margin: float | None = None
     corpus_classifier_ratio: float | None = None
+    asked_details: bool = True
     closed_intents: list[str] = field(default_factory=list)
     keep_template_intents: list[str] = field(default_factory=list)
 
@@ -331,6 +380,14 @@ class AnswerChooser:
         if self.corpus is None or self.settings.coverage_similarity is None:
             return None
         return self._uncovered(self.corpus.nearest(text, lang))
+
+    def unanswered(self, text: str, lang: str, answer: str) -> Choice | None:
+        """A hand-off when `text` asks for an amount or a tax that `answer`, about to be sent, does
+        not give (`asked_details`): the shop's texts do not say it; else None."""
+        detail = unanswered_detail(text, answer, lang) if self.settings.asked_details else None
+        if detail is None:
+            return None
+        return Choice(HANDOFF, f"the message asks for {detail} and the answer gives none: the shop's texts do not say")
 
     def _uncovered(self, nearest: Nearest | None) -> Choice | None:
         # only in meaning: in characters a new wording of a covered question is as far as a new question

@@ -246,3 +246,33 @@ def test_in_a_language_compared_in_characters_the_answer_classifier_picks_the_co
     assert "answer classifier" in found.reason
     assert choice("刷卡付款没成功", 0.15) is None  # the written response answers it
 
+
+
+def test_a_question_for_an_amount_the_answer_does_not_state_gets_the_offer_of_a_person() -> None:
+    how_to = "You can change the delivery address in My account > Orders > Change address."
+    for text, answer, lang in [
+            ("is there a fee to change the delivery address?", how_to, "en"),
+            ("how long do you keep my data after I delete my account?", "Delete it under Privacy.", "en"),
+            ("下单后改收货地址要收费吗", "您可以在「我的账户 > 订单」中更改收货地址。", "zh"),
+            ("你們一週發幾封郵件", "点击邮件底部的退订链接即可。", "zh")]:  # traditional characters too
+        choice = chooser().unanswered(text, lang, answer)
+        assert choice is not None and choice.kind == HANDOFF and "an amount" in choice.reason, text
+
+
+def test_an_answer_that_states_an_amount_or_asks_nothing_of_it_is_sent() -> None:
+    for text, answer, lang in [
+            ("how much is express delivery?", "Express delivery takes 1-2 business days for $9.90.", "en"),
+            ("is there any cost if I cancel before it ships?", "No, cancelling is free of charge.", "en"),
+            ("how many codes can I use on one order?", "Only one code works per order.", "en"),
+            ("how long is a gift card valid?", "Gift cards never expire.", "en"),
+            ("can I change the delivery address?", "You can change it until the order ships.", "en"),
+            ("一个订单最多能用几个优惠码", "每个订单只能使用一个优惠码。", "zh"),
+            ("发货前取消要收费吗", "订单发货前可以免费取消。", "zh")]:
+        assert chooser().unanswered(text, lang, answer) is None, text
+    # 一 alone is no amount (一下, 一直); an amount is no answer to a question about tax
+    assert chooser().unanswered("重置链接多久失效", "zh", "请稍等一下，一直有效吗") is not None
+    choice = chooser().unanswered("do I pay customs duties on an order to Canada?", "en",
+                                  "Standard delivery takes 3-5 business days for $4.95.")
+    assert choice is not None and "tax" in choice.reason
+    off = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(asked_details=False))
+    assert off.unanswered("is there a fee to change the delivery address?", "en", "See My account.") is None

@@ -51,6 +51,7 @@ from components.answers import (
     GENERATED,
     HANDOFF,
     RETRIEVED,
+    TEMPLATE,
     AnswerChooser,
     Choice,
     ChoiceSettings,
@@ -63,7 +64,7 @@ from components.catalogue import LANGUAGE_SLOT, response_variant, variant_langua
 from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
 from components.featurizers.encoder import EncoderError, EncoderSettings, WordEncoder
 from components.generator.data import Dialogue
-from components.generator.generator import GeneratorFileError, ResponseGenerator
+from components.generator.generator import GeneratorFileError, Reply, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
 from components.text import DEFAULT_LANGUAGE, LANGUAGES, detect_language, message_language, normalise
@@ -287,6 +288,9 @@ class GenerativeResponsePolicy(Policy):
             #     response (components/answer_classifier.py) picks the corpus answer instead of the
             #     nearest question: sent when at least this many times as likely as the written
             #     response; null: the nearest question in characters (corpus_similarity);
+            #   asked_details (true): a message asking for an amount (a fee, a price, a limit, a
+            #     duration) or a tax gets the offer of a person when the answer chosen (written
+            #     response, corpus answer or generated reply) states none;
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
             #   keep_template_intents: intents that always get their written response.
@@ -568,13 +572,18 @@ class GenerativeResponsePolicy(Policy):
             return self._chosen_answer(tracker, domain, text, intent)
         if self.generator is None or self._not_mine(intent):
             return self._prediction(probabilities)
-        uncovered = self._uncovered(tracker, domain, text)
-        if uncovered:
-            return self._handoff_offer(domain, uncovered)
+        handoff = self.chooser.uncovered(text, self._language(tracker, text)) \
+            if self._may_offer_handoff(tracker, domain) else None
+        if handoff:
+            return self._handoff_offer(domain, handoff)
         reply = self.generator.reply(self._source(text, intent), self._context(tracker))
         sent = self._finish(reply.text, tracker) if reply.confidence >= self.config["threshold"] else ""
         if not sent:
             return self._prediction(probabilities)
+        handoff = self.chooser.unanswered(text, self._language(tracker, text), sent) \
+            if self._may_offer_handoff(tracker, domain) else None
+        if handoff:
+            return self._handoff_offer(domain, handoff)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
         return self._generated_prediction(probabilities, sent, reply.confidence)
 
@@ -598,13 +607,11 @@ class GenerativeResponsePolicy(Policy):
         # out-of-scope messages stay with their rule: the generator never learnt them
         return intent in self.learnt.template_actions and intent not in (self.config.get("skip_intents") or [])
 
-    def _uncovered(self, tracker: DialogueStateTracker, domain: Domain, text: str) -> Choice | None:
-        """For a message the generator would answer: the hand-off when the answer choice finds
-        no corpus question close to it (`coverage_similarity`)."""
-        if (not self.chooser or tracker.active_loop_name
-                or HANDOFF_OFFER_RESPONSE not in domain.action_names_or_texts):
-            return None
-        return self.chooser.uncovered(text, self._language(tracker, text))
+    def _may_offer_handoff(self, tracker: DialogueStateTracker, domain: Domain) -> bool:
+        """For a message the generator would answer: whether the answer choice may offer a person
+        instead (when no corpus question is close, or the reply skips the amount asked)."""
+        return bool(self.chooser and not tracker.active_loop_name
+                    and HANDOFF_OFFER_RESPONSE in domain.action_names_or_texts)
 
     @staticmethod
     def _language(tracker: DialogueStateTracker, text: str) -> str:
@@ -638,6 +645,7 @@ class GenerativeResponsePolicy(Policy):
             choice = self.chooser.after_generating(intent, reply.text, reply.confidence,
                                                    not self._unsupported_claims(reply.text, tracker), template,
                                                    text, lang)
+        choice = self._unanswered_detail(choice, text, lang, intent, template, reply) or choice
         logger.debug("GenerativeResponsePolicy: %s for %r: %s", choice.kind, text, choice.reason)
         metadata: dict[str, Any] = {"answer_choice": {"kind": choice.kind, "reason": choice.reason}}
         if understood:
@@ -673,6 +681,21 @@ class GenerativeResponsePolicy(Policy):
             return self._prediction(probabilities, action_metadata=metadata)
         # the template rule answers (or fallback, NLU being unsure); the reason goes to `kefu explain`
         return self._prediction(probabilities, action_metadata=metadata)
+
+    def _unanswered_detail(self, choice: Choice, text: str, lang: str, intent: str, template: str | None,
+                           reply: Reply | None) -> Choice | None:
+        """The offer of a person when the answer chosen skips the amount or tax the message asks for."""
+        assert self.chooser is not None
+        if choice.kind == GENERATED and reply is not None:
+            answer = reply.text
+        elif choice.kind == RETRIEVED:
+            answer = choice.reply
+        elif (choice.kind == TEMPLATE and intent != UNSURE_INTENT
+              and intent not in self.chooser.settings.keep_template_intents):
+            answer = template or ""
+        else:
+            answer = ""
+        return self.chooser.unanswered(text, lang, answer) if answer else None
 
     def _understandable_intents(self, domain: Domain) -> set[str]:
         """Intents a message NLU was unsure of may be answered as: those whose rule sends a written
