@@ -23,6 +23,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,27 @@ def test_customers_reach_every_channel_through_haproxy_and_both_replicas_answer(
     again = subprocess.run([*CLUSTER, "start", f"--state-dir={cluster.state_dir}"], cwd=PROJECT,
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 1 and "already running" in again.stderr
+
+
+def test_one_conversation_sent_to_both_replicas_stays_whole_and_in_order(cluster: Cluster) -> None:
+    """Straight to each replica, past haproxy: one after the other, then two at once, one per
+    replica. Redis holds one conversation, and its lock answers each message before the next."""
+    first, second = [f"http://127.0.0.1:{process.port}" for process in cluster.processes
+                     if process.name.startswith("replica")]
+    sender = f"two-replicas-{uuid.uuid4().hex}"
+    messages = ["hi", "how long does standard delivery take?", "which payment methods can I use?",
+                "can I return these shoes?", "thanks"]
+    for number, text in enumerate(messages):
+        assert say((first, second)[number % 2], sender, text), text
+    together = ["is this an automated assistant?", "bye"]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda url, text: say(url, sender, text), (first, second), together))
+    events = stored(cluster, [sender])[sender]
+    texts = [event["text"] for event in events if event["event"] == "user"]
+    assert texts[:len(messages)] == messages and sorted(texts[len(messages):]) == sorted(together)
+    kinds = [event["event"] for event in events if event["event"] in ("user", "action")]
+    assert all(not (a == b == "user") for a, b in zip(kinds, kinds[1:], strict=False))
+    assert [event.get("name") for event in events if event["event"] == "action"].count("action_session_start") == 1
 
 
 def test_action_server_killed_mid_form_the_customer_is_told_and_the_form_continues_when_it_is_back(

@@ -1,5 +1,6 @@
-"""Two real `rasa run` servers with the project's endpoints.yml share Redis and keep one
-conversation whole. (Without Redis, a restarted `rasa run` continuing its conversation from
+"""One real `rasa run` with two Sanic workers and the project's endpoints.yml: both workers
+share Redis and keep one conversation whole. (Two replicas sharing Redis are in the cluster's
+tests, tests/deploy/test_faults.py; a restarted `rasa run` continuing its conversation from
 SQLite is part of the browser test, tests/channels/test_browser.py.)"""
 
 from __future__ import annotations
@@ -24,42 +25,32 @@ pytestmark = pytest.mark.longest  # Rasa servers loading the model: minutes; sch
 
 
 @pytest.fixture()
-def servers(trained_model: Path, action_server: str, tmp_path: Path) -> Iterator:
-    started: list[RasaServer] = []
-
-    def start(count: int, redis_url: str | None, endpoints: Path | None = None,
-              env: dict[str, str] | None = None) -> list[RasaServer]:
-        endpoints = endpoints or project_endpoints(tmp_path, action_server)
-        new = [RasaServer(trained_model, endpoints, tmp_path / f"rasa-{len(started) + n}.log", redis_url,
-                          env=env).start() for n in range(count)]
-        started.extend(new)
-        return [server.wait() for server in new]
-
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.stop()
-
-
-@pytest.mark.parametrize("topology", ["two servers", "one server, two Sanic workers"])
-def test_processes_sharing_redis_keep_one_conversation_in_order(servers, redis_server: RedisServer,  # noqa: ANN001
-                                                                tmp_path: Path, topology: str) -> None:
-    if topology == "two servers":
-        first, second = servers(2, redis_server.url)
-    else:  # the kernel hands each connection to one of the workers of the one port
-        first = second = servers(1, redis_server.url, env={"SANIC_WORKERS": "2"})[0]
+def server(trained_model: Path, action_server: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[RasaServer]:
+    """`rasa run` with two Sanic workers: the kernel hands each connection to one of them."""
+    started = RasaServer(trained_model, project_endpoints(tmp_path, action_server), tmp_path / "rasa.log",
+                         redis_server.url, env={"SANIC_WORKERS": "2"}).start()
+    try:
+        started.wait()
         deadline = time.monotonic() + 300  # the port answers once the first worker has loaded the model
-        while first.log.read_text().count("Rasa server is up and running") < 2:
-            assert time.monotonic() < deadline, first.log.read_text()[-3000:]
+        while started.log.read_text().count("Rasa server is up and running") < 2:
+            assert time.monotonic() < deadline, started.log.read_text()[-3000:]
             time.sleep(1)
-    sender = f"two-servers-{uuid.uuid4().hex}"
+        yield started
+    finally:
+        if started.process.poll() is None:
+            started.stop()
+
+
+def test_two_sanic_workers_sharing_redis_keep_one_conversation_in_order(server: RasaServer, redis_server: RedisServer,
+                                                                        tmp_path: Path) -> None:
+    sender = f"two-workers-{uuid.uuid4().hex}"
     messages = ["hi", "how long does standard delivery take?", "which payment methods can I use?",
                 "can I return these shoes?", "thanks"]
-    for number, text in enumerate(messages):
-        assert (first if number % 2 == 0 else second).say(sender, text)
-    with ThreadPoolExecutor(2) as pool:  # two messages at once, one per server: the Redis lock serialises them
+    for text in messages:
+        assert server.say(sender, text)
+    with ThreadPoolExecutor(2) as pool:  # two messages at once: the Redis lock serialises them
         together = ["is this an automated assistant?", "bye"]
-        list(pool.map(lambda pair: pair[0].say(sender, pair[1]), [(first, together[0]), (second, together[1])]))
+        list(pool.map(lambda text: server.say(sender, text), together))
     settings = yaml.safe_load((tmp_path / "endpoints.yml").read_text())["tracker_store"]
     store = RedisTrackerStore(Domain.load(str(PROJECT / "domain.yml")), url=redis_server.url,
                               key_prefix=settings["key_prefix"], spool_dir=str(tmp_path / "spool"))
