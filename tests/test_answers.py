@@ -247,7 +247,6 @@ def test_in_a_language_compared_in_characters_the_answer_classifier_picks_the_co
     assert choice("刷卡付款没成功", 0.15) is None  # the written response answers it
 
 
-
 def test_a_question_for_an_amount_the_answer_does_not_state_gets_the_offer_of_a_person() -> None:
     how_to = "You can change the delivery address in My account > Orders > Change address."
     for text, answer, lang in [
