@@ -92,6 +92,7 @@ ASKED_DETAILS = (
                             "extra charges?", "maximum", "minimum", "limits?", "at (?:most|least)",
                             "the (?:most|least)"),
                "zh": re.compile("多少|几(?!乎)|多久|多长时间|费|收钱|要钱|最高|最多|最少|最低|上限|下限|限额|至少")},
+        # a digit anywhere: 1小时 and 24h state an amount, though no word boundary follows
         stated={"en": re.compile(r"\d|" + _words("free", "one", "two", "three", "four", "five", "six", "seven", "eight",
                                                  "nine", "ten", "once", "twice", "single", "never", "unlimited",
                                                  "no (?:extra )?(?:fee|charge|cost|limit)s?").pattern, re.IGNORECASE),
@@ -104,12 +105,12 @@ ASKED_DETAILS = (
 def unanswered_detail(message: str, answer: str, lang: str) -> str | None:
     """The detail `message` asks for that `answer` does not give ("is there a fee to change the
     delivery address?" answered with where to change it), or None."""
-    message, answer = fold_traditional(normalise(message)), fold_traditional(normalise(answer))
-    for detail in ASKED_DETAILS:
-        asked, stated = detail.asked.get(lang), detail.stated.get(lang)
-        if asked and stated and asked.search(message) and not stated.search(answer):
-            return detail.name
-    return None
+    message = fold_traditional(normalise(message))
+    asked = [detail for detail in ASKED_DETAILS if lang in detail.asked and detail.asked[lang].search(message)]
+    if not asked:  # most messages: the answer need not be read
+        return None
+    answer = fold_traditional(normalise(answer))
+    return next((detail.name for detail in asked if not detail.stated[lang].search(answer)), None)
 
 
 @dataclass(frozen=True)

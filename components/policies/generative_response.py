@@ -572,18 +572,18 @@ class GenerativeResponsePolicy(Policy):
             return self._chosen_answer(tracker, domain, text, intent)
         if self.generator is None or self._not_mine(intent):
             return self._prediction(probabilities)
-        handoff = self.chooser.uncovered(text, self._language(tracker, text)) \
-            if self._may_offer_handoff(tracker, domain) else None
-        if handoff:
-            return self._handoff_offer(domain, handoff)
+        chooser = self.chooser if self._may_offer_handoff(tracker, domain) else None
+        lang = self._language(tracker, text)
+        uncovered = chooser.uncovered(text, lang) if chooser else None
+        if uncovered:
+            return self._handoff_offer(domain, uncovered)
         reply = self.generator.reply(self._source(text, intent), self._context(tracker))
         sent = self._finish(reply.text, tracker) if reply.confidence >= self.config["threshold"] else ""
         if not sent:
             return self._prediction(probabilities)
-        handoff = self.chooser.unanswered(text, self._language(tracker, text), sent) \
-            if self._may_offer_handoff(tracker, domain) else None
-        if handoff:
-            return self._handoff_offer(domain, handoff)
+        unanswered = chooser.unanswered(text, lang, sent) if chooser else None
+        if unanswered:
+            return self._handoff_offer(domain, unanswered)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
         return self._generated_prediction(probabilities, sent, reply.confidence)
 
