@@ -1,0 +1,51 @@
+"""Loading Rasa's TensorFlow models (DIET, TED) without tracing their training step.
+
+Rasa 3.6 builds a loaded model's variables by fitting it on one example with Keras `fit`, which
+traces the whole training step into a graph (twice: once more to create the variables), and then
+overwrites every variable with `load_weights`. For config.yml's DIET and TED that tracing is
+30 of the 43 seconds `Agent.load` takes on this machine (docs/ci.md), paid by every `rasa run`,
+replica, `rasa shell` and `rasa test`. `install()` replaces `RasaModel.load` with the same steps,
+the one fit run eagerly: the same variables exist, the same weights are loaded over them, and
+the prediction graph is traced as before, so predictions are the same. Finetuning
+(`rasa train --finetune`) keeps Rasa's own load: its model goes on training with the compiled
+training step. Kefu's component packages install it, so every process loading a Kefu model has it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
+from rasa.utils.tensorflow.data_generator import RasaBatchDataGenerator
+from rasa.utils.tensorflow.model_data import RasaModelData
+from rasa.utils.tensorflow.models import RasaModel
+
+RASA_LOAD = RasaModel.load.__func__
+
+
+def load_building_weights_eagerly(
+    cls: type[RasaModel],
+    model_file_name: str,
+    model_data_example: RasaModelData,
+    predict_data_example: RasaModelData | None = None,
+    finetune_mode: bool = False,
+    *args: Any,
+    **kwargs: Any,
+) -> RasaModel:
+    if finetune_mode:
+        return RASA_LOAD(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
+                         *args, **kwargs)
+    model = cls(*args, **kwargs)
+    config = kwargs.get("config", {})
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)), run_eagerly=True)
+    model.fit(RasaBatchDataGenerator(model_data_example, batch_size=1), verbose=False)
+    model.run_eagerly = config.get(RUN_EAGERLY)  # predictions run as the configuration says
+    model.load_weights(model_file_name)
+    if predict_data_example:
+        model.run_inference(predict_data_example)  # traces the prediction graph now, not on the first message
+    return model
+
+
+def install() -> None:
+    RasaModel.load = classmethod(load_building_weights_eagerly)
