@@ -41,5 +41,5 @@ def test_quick_load_gives_the_same_predictions_as_rasas_load(tmp_path: Path, mon
     monkeypatch.setattr(RasaModel, "load", classmethod(tf_loading.RASA_LOAD))
     rasas = intent_rankings(model)
 
-    assert quick[0][0][0] == "mood_unhappy" and len({ranking[0][0] for ranking in quick}) > 2  # it learnt
+    assert len({tuple(ranking) for ranking in quick}) > len(MESSAGES) // 2  # the model tells messages apart
     assert quick == rasas
