@@ -4,7 +4,8 @@
 Each round loads the model once each way, in a new process each time, the two taking turns;
 the table gives the medians. The first load each way then answers every dev-set question
 (benchmarks/data/dev_*.yml) in a conversation of its own, without an action server, and the
-benchmark compares the actions, the policies, their confidences and the intent rankings.
+benchmark compares the actions, the policies, their confidences and the intent rankings, and
+every weight of each loaded TensorFlow model (a model that failed to load counts as different).
 
     .venv/bin/python benchmarks/model_load.py --model benchmarks/work/answers/full.tar.gz [--rounds 3]
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import statistics
@@ -44,32 +46,43 @@ def child(model: str, load: str, answer: bool, out: Path) -> None:
     """One load in this process; with `answer`, also every dev question's events."""
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     sys.path.insert(0, str(ROOT))
+    from rasa.core.agent import Agent
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+    from rasa.shared.core.trackers import EventVerbosity
+    from rasa.utils.tensorflow.models import RasaModel
+
     import components.extractors  # noqa: F401 - each package installs the quick load
     import components.featurizers  # noqa: F401
     import components.policies  # noqa: F401
     import components.tokenizers  # noqa: F401
     from components import tf_loading
-    from rasa.core.agent import Agent
-    from rasa.shared.core.trackers import EventVerbosity
-    from rasa.utils.tensorflow.models import RasaModel
 
     if load == "rasa":
         RasaModel.load = classmethod(tf_loading.RASA_LOAD)
     started = time.perf_counter()
     agent = Agent.load(model)
     seconds = time.perf_counter() - started
+    weights = {}  # each TensorFlow model's variables, hashed; None where its component has no model
+    for name, node in agent.processor.graph_runner._instantiated_nodes.items():
+        if isinstance(node._component, (DIETClassifier, TEDPolicy)):
+            tf_model = node._component.model
+            weights[name] = None if tf_model is None else {
+                variable.name: hashlib.sha1(variable.numpy().tobytes()).hexdigest() for variable in tf_model.variables}
 
     async def events_of(index: int, text: str) -> list:
         await agent.handle_text(text, sender_id=f"load-{index}")
         tracker = await agent.tracker_store.retrieve(f"load-{index}")
+        events = tracker.current_state(EventVerbosity.ALL)["events"]
         return [[event["event"], event.get("name"), event.get("policy"), event.get("confidence"),
                  (event.get("parse_data") or {}).get("intent_ranking")]
-                for event in tracker.current_state(EventVerbosity.ALL)["events"] if event["event"] in ("user", "action")]
+                for event in events if event["event"] in ("user", "action")]
 
     async def answer_all() -> list:
         return [await events_of(index, text) for index, text in enumerate(dev_questions())]
 
-    out.write_text(json.dumps({"seconds": seconds, "events": asyncio.run(answer_all()) if answer else None}))
+    out.write_text(json.dumps({"seconds": seconds, "weights": weights,
+                               "events": asyncio.run(answer_all()) if answer else None}))
 
 
 def load_once(model: Path, load: str, answer: bool) -> dict:
@@ -97,13 +110,19 @@ def main() -> None:
     command = reproduce.command(__file__)
     seconds: dict[str, list[float]] = {load: [] for load in LOADS}
     events: dict[str, list] = {}
+    weights: dict[str, list] = {load: [] for load in LOADS}
     for round_ in range(args.rounds):
         for load in LOADS if round_ % 2 == 0 else LOADS[::-1]:
             result = load_once(args.model, load, answer=round_ == 0)
             seconds[load].append(result["seconds"])
             events.setdefault(load, result["events"])
+            weights[load].append(result["weights"])
             print(f"round {round_ + 1}: {load}'s load {result['seconds']:.1f} s", flush=True)
     same = sum(a == b for a, b in zip(*events.values(), strict=True))
+    reference = weights["rasa"][0]
+    same_weights = sum(loaded == reference for runs in weights.values() for loaded in runs)
+    described = ", ".join(f"{name.removeprefix('run_')}: {len(variables or {})} variables"
+                          for name, variables in reference.items())
     rows = [{"load": load, "median_s": statistics.median(times), "runs_s": [round(t, 1) for t in times]}
             for load, times in seconds.items()]
     commit = reproduce.commit()
@@ -113,10 +132,13 @@ def main() -> None:
              "the two taking turns.", "",
              "| TensorFlow models' load | `Agent.load` median (s) | runs (s) |", "|---|---|---|"]
     lines += [f"| {row['load']} | {row['median_s']:.1f} | {', '.join(map(str, row['runs_s']))} |" for row in rows]
-    lines += ["", f"Dev-set questions answered alike (actions, policies, confidences, intent rankings): "
+    lines += ["", f"Loads whose TensorFlow models hold the same weights as Rasa's first load ({described}): "
+                  f"{same_weights} of {2 * args.rounds}.",
+              "", f"Dev-set questions answered alike (actions, policies, confidences, intent rankings): "
                   f"{same} of {len(dev_questions())}."]
     reproduce.save("model_load", lines, {"command": command, "commit": commit, "date": date, "model": str(args.model),
-                                         "rows": rows, "answered_alike": same, "questions": len(dev_questions())})
+                                         "rows": rows, "same_weights": same_weights, "loads": 2 * args.rounds,
+                                         "answered_alike": same, "questions": len(dev_questions())})
 
 
 if __name__ == "__main__":

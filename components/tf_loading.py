@@ -2,13 +2,15 @@
 
 Rasa 3.6 builds a loaded model's variables by fitting it on one example with Keras `fit`, which
 traces the whole training step into a graph (twice: once more to create the variables), and then
-overwrites every variable with `load_weights`. For config.yml's DIET and TED that tracing is
-30 of the 43 seconds `Agent.load` takes on this machine (docs/ci.md), paid by every `rasa run`,
-replica, `rasa shell` and `rasa test`. `install()` replaces `RasaModel.load` with the same steps,
-the one fit run eagerly: the same variables exist, the same weights are loaded over them, and
-the prediction graph is traced as before, so predictions are the same. Finetuning
-(`rasa train --finetune`) keeps Rasa's own load: its model goes on training with the compiled
-training step. Kefu's component packages install it, so every process loading a Kefu model has it.
+overwrites the variables with `load_weights`. For config.yml's DIET and TED that tracing is 30 of
+the 40 seconds `Agent.load` takes on this machine (docs/ci.md), paid by every `rasa run`,
+replica, `rasa shell` and `rasa test`. `install()` replaces `RasaModel.load`: the example's loss
+is computed eagerly, which creates the layers it passes through; the weights are loaded over
+them, and the prediction graph, traced as before, creates the rest with their saved values.
+The optimizer's state is left unread: prediction never uses it, and an eager step would create
+its slots in another order than the saved ones. Finetuning (`rasa train --finetune`) keeps
+Rasa's own load, since its model goes on training. Kefu's component packages install it, so
+every process loading a Kefu model has it.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ def load_building_weights_eagerly(
                          *args, **kwargs)
     model = cls(*args, **kwargs)
     config = kwargs.get("config", {})
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)), run_eagerly=True)
-    model.fit(RasaBatchDataGenerator(model_data_example, batch_size=1), verbose=False)
-    model.run_eagerly = config.get(RUN_EAGERLY)  # predictions run as the configuration says
-    model.load_weights(model_file_name)
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)),
+                  run_eagerly=config.get(RUN_EAGERLY))
+    example, _ = RasaBatchDataGenerator(model_data_example, batch_size=1)[0]
+    model._training = True  # the layers a training step passes through, as Rasa's one fit creates them
+    model.batch_loss(tf.nest.map_structure(tf.convert_to_tensor, example))
+    model._training = None
+    model.load_weights(model_file_name).expect_partial()  # all but the optimizer's state
     if predict_data_example:
         model.run_inference(predict_data_example)  # traces the prediction graph now, not on the first message
     return model

@@ -94,3 +94,14 @@ def test_unknown_order_number_says_so(assistant: Assistant) -> None:
 def test_bad_input_gets_a_reply(assistant: Assistant, message: str) -> None:
     replies = assistant.say(message, new_conversation())
     assert replies and all(reply.strip() for reply in replies), replies
+
+
+def test_every_tensorflow_model_of_the_assistant_is_loaded(assistant: Assistant) -> None:
+    """Rasa leaves a policy without its model when loading it fails, and the bot still answers from rules."""
+    from rasa.core.policies.ted_policy import TEDPolicy
+    from rasa.nlu.classifiers.diet_classifier import DIETClassifier
+
+    nodes = assistant.agent.processor.graph_runner._instantiated_nodes.values()
+    loaded = {type(node._component).__name__: node._component.model is not None for node in nodes
+              if isinstance(node._component, (DIETClassifier, TEDPolicy))}
+    assert loaded == {"DIETClassifier": True, "TEDPolicy": True}
