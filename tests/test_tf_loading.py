@@ -83,3 +83,14 @@ def test_quick_load_gives_the_weights_and_predictions_of_rasas_load(small_model:
         assert all(np.array_equal(mine, theirs) for mine, theirs in zip(quick[0][name], rasas[0][name], strict=True))
     assert len({tuple(ranking) for ranking in quick[1]}) > len(MESSAGES) // 2  # the model tells messages apart
     assert quick[1:] == rasas[1:]
+
+
+def test_a_model_the_quick_way_fails_for_loads_as_rasa_loads_it(small_model: str, monkeypatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("a layer this load cannot build")
+
+    monkeypatch.setattr(tf_loading, "_load_quickly", broken)
+    weights, *_ = loaded(small_model)
+    assert weights["DIETClassifier"] is not None and weights["TEDPolicy"] is not None
+    assert "loading it as Rasa does" in caplog.text
