@@ -37,19 +37,17 @@ STORIES = {"version": "3.1", "stories": [
 def loaded(model: str) -> tuple[dict[str, list[np.ndarray] | None], list[list], list[list[float]]]:
     """Each TensorFlow model's weights, the intent rankings of MESSAGES, and TED's action scores."""
     agent = Agent.load(model)
-    weights = {}
-    for node in agent.processor.graph_runner._instantiated_nodes.values():
-        if isinstance(node._component, (DIETClassifier, TEDPolicy)):
-            tf_model = node._component.model
-            weights[type(node._component).__name__] = tf_model and [v.numpy() for v in tf_model.variables]
+    models = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
+              if isinstance(node._component, (DIETClassifier, TEDPolicy))]
+    weights = {type(component).__name__: None if component.model is None else
+               [variable.numpy() for variable in component.model.variables] for component in models}
     parsed = [asyncio.run(agent.parse_message(text)) for text in MESSAGES]
     rankings = [[(ranked["name"], ranked["confidence"]) for ranked in message["intent_ranking"]] for message in parsed]
+    ted = next(component for component in models if isinstance(component, TEDPolicy))
     scores = []
     for number, text in enumerate(MESSAGES):
         asyncio.run(agent.handle_text(text, sender_id=f"tf-loading-{number}"))
         tracker = asyncio.run(agent.tracker_store.retrieve(f"tf-loading-{number}"))
-        ted = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
-               if isinstance(node._component, TEDPolicy)][0]
         scores.append(ted.predict_action_probabilities(tracker, agent.domain).probabilities)
     return weights, rankings, scores
 
