@@ -56,7 +56,7 @@ import numpy as np
 from components.answer_classifier import AnswerClassifier
 from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
-from components.text import LANGUAGES, chinese_characters, fold_traditional, normalise, tokenize
+from components.text import LANGUAGES, chinese_characters, fold_traditional, normalise, tokenize, written_in
 
 TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF = "template", "generated", "retrieved", "clarify", "handoff"
 _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
@@ -485,6 +485,9 @@ class AnswerChooser:
             return Choice(TEMPLATE, f"the generator is unsure ({confidence:.2f}); {intent}'s written response")
         if not passes_facts:
             return Choice(TEMPLATE, f"the generated reply fails the facts check; {intent}'s written response")
+        if not written_in(reply, lang):
+            return Choice(TEMPLATE, f"the generated reply is not in the customer's language ({lang}); "
+                          f"{intent}'s written response")
         overlap = token_f1(reply, template) if template else 0.0
         if overlap >= self.settings.template_overlap:
             return Choice(TEMPLATE, f"the generated reply says what {intent}'s written response says "

@@ -116,6 +116,15 @@ def message_language(text: str) -> str | None:
     return detect_language(text)
 
 
+def written_in(reply: str, lang: str | None) -> bool:
+    """Whether the bot's `reply` is written in `lang` (any language when None or empty). A
+    Chinese reply may name more brands in Latin letters than it has Chinese characters
+    (Visa、Mastercard、Apple Pay), so any Chinese character makes it Chinese."""
+    if not lang:
+        return True
+    return ("zh" if _CJK.search(reply) else "en") == lang
+
+
 def join_sentences(sentences: list[str], lang: str) -> str:
     """Sentences as one text. Chinese ones follow each other without a space; a space stays
     only between two sentences that both meet it in Latin script."""

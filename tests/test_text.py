@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from components.text import PiiMasker, detect_language, join_sentences, message_language, normalise, tokenize
+from components.text import (
+    PiiMasker,
+    detect_language,
+    join_sentences,
+    message_language,
+    normalise,
+    tokenize,
+    written_in,
+)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +83,14 @@ def test_a_message_without_letters_has_no_language() -> None:
     assert message_language("12345") is None and message_language("👍") is None
     assert message_language("abc-12") is None and message_language("#A77-B2") is None
     assert message_language("我要退货") == "zh" and message_language("I want a refund") == "en"
+
+
+def test_a_chinese_reply_naming_many_brands_is_still_chinese() -> None:
+    reply = "可以！支持 Visa、Mastercard、American Express、PayPal、Apple Pay 和 Google Pay。"
+    assert detect_language(reply) == "en"  # a customer's message this Latin would be read as English
+    assert written_in(reply, "zh") and not written_in(reply, "en")
+    assert written_in("Yes, we take PayPal.", "en") and not written_in("Yes, we take PayPal.", "zh")
+    assert written_in("Yes, we take PayPal.", None)
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, Reply, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
-from components.text import DEFAULT_LANGUAGE, LANGUAGES, detect_language, message_language, normalise
+from components.text import DEFAULT_LANGUAGE, LANGUAGES, detect_language, message_language, normalise, written_in
 
 logger = logging.getLogger(__name__)
 
@@ -139,12 +139,13 @@ def _in_language(texts: dict[str, str], lang: str) -> str | None:
     return texts.get(lang) or texts.get(DEFAULT_LANGUAGE)
 
 
-def _corpus_answers(pairs: Iterable[Pair]) -> dict[tuple[str, str], str]:
-    """The most frequent answer for each intent and language in the corpus."""
+def _corpus_answers(pairs: Iterable[tuple[str | None, str, str | None]]) -> dict[tuple[str, str], str]:
+    """The most frequent answer for each intent and language in the corpus, from (intent,
+    language, answer) triples."""
     counts: dict[tuple[str, str], Counter] = {}
-    for pair in pairs:
-        if pair.intent and pair.answer:
-            counts.setdefault((pair.intent, pair.lang or detect_language(pair.question)), Counter())[pair.answer] += 1
+    for intent, lang, answer in pairs:
+        if intent and answer:
+            counts.setdefault((intent, lang), Counter())[answer] += 1
     return {key: answers.most_common(1)[0][0] for key, answers in counts.items()}
 
 
@@ -320,6 +321,7 @@ class GenerativeResponsePolicy(Policy):
         self.generator_config = self._generator_config(config)
         self.answer_classifier = answer_classifier
         self.chooser = self._chooser(config, self.learnt, answer_classifier)
+        self._usual_answers: dict[tuple[str, str], str] | None = None  # from learnt.corpus_pairs, when first needed
         if self.chooser:
             self.priority = max(self.priority, RULE_POLICY_PRIORITY + 1)
 
@@ -387,7 +389,8 @@ class GenerativeResponsePolicy(Policy):
                       for p in answered["train"]]
             valid += [Dialogue(self._source(p.question, p.intent), p.answer, tuple(p.context), p.intent, p.lang)
                       for p in answered["valid"]]
-        corpus_answers = _corpus_answers(p for p in pairs if p.intent not in skipped)
+        corpus_answers = _corpus_answers((p.intent, p.lang or detect_language(p.question), p.answer)
+                                         for p in pairs if p.intent not in skipped)
         corpus_questions = {normalise(p.question) for p in pairs}
         for intent, texts in _nlu_examples(self.config.get("nlu") or []).items():
             # Intents the rules and stories answer get their written response, never a generated
@@ -422,6 +425,7 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs, examples)
             self.learnt.intent_words = {intent: common_words(texts) for intent, texts in examples.items()}
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
+            self._usual_answers = None
             self.answer_classifier = self._answer_classifier(self.chooser.settings, examples)
             self.chooser = self._chooser(self.config, self.learnt, self.answer_classifier)
         if self.config.get("generator_path"):
@@ -578,14 +582,28 @@ class GenerativeResponsePolicy(Policy):
         if uncovered:
             return self._handoff_offer(domain, uncovered)
         reply = self.generator.reply(self._source(text, intent), self._context(tracker))
-        sent = self._finish(reply.text, tracker) if reply.confidence >= self.config["threshold"] else ""
+        answer, metadata = reply.text, None
+        usual = self._usual_corpus_answer(intent, lang) if not written_in(reply.text, lang) else None
+        if usual:
+            # a message mixing two languages may get a reply in the one the conversation is not in
+            answer, metadata = usual, {"generator": "corpus", "answer_choice": {
+                "kind": RETRIEVED, "reason": f"the generated reply is not in the customer's language ({lang}); "
+                                             f"{intent}'s most frequent corpus answer in it"}}
+        sent = self._finish(answer, tracker) if reply.confidence >= self.config["threshold"] else ""
         if not sent:
             return self._prediction(probabilities)
         unanswered = chooser.unanswered(text, lang, sent) if chooser else None
         if unanswered:
             return self._handoff_offer(domain, unanswered)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
-        return self._generated_prediction(probabilities, sent, reply.confidence)
+        return self._generated_prediction(probabilities, sent, reply.confidence, metadata)
+
+    def _usual_corpus_answer(self, intent: str, lang: str) -> str | None:
+        """The corpus's most frequent answer to `intent` in `lang` (kept when the answer choice is on)."""
+        if self._usual_answers is None:
+            self._usual_answers = _corpus_answers((p["intent"], p["lang"], p["answer"])
+                                                  for p in self.learnt.corpus_pairs)
+        return self._usual_answers.get((intent, lang))
 
     def _generated_prediction(self, probabilities: list[float], sent: str, confidence: float,
                               metadata: dict[str, Any] | None = None) -> PolicyPrediction:
