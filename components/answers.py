@@ -82,30 +82,55 @@ def _words(*alternatives: str) -> re.Pattern:
 
 
 # Chinese number words count only before a unit: 一 alone is in 一下, 一直, 统一.
-_CHINESE_AMOUNT = ("[0-9０-９]|[一二两三四五六七八九十百千万半]\\s*"
-                   "(?:个|次|天|周|星期|小时|分钟|年|月|元|美元|块|件|张|笔|单|位|工作日)")
+_CHINESE_NUMBER = "(?:[0-9０-９]+|[一二两三四五六七八九十百千万半]+)\\s*"
+_CHINESE_TIME_UNIT = "(?:分钟|小时|天|周|星期|个月|月|年|工作日)"
+_CHINESE_AMOUNT = f"[0-9０-９]|{_CHINESE_NUMBER}(?:个|次|{_CHINESE_TIME_UNIT}|元|美元|块|件|张|笔|单|位)"
+_ENGLISH_NUMBER = (r"(?:\d+(?:[.,]\d+)?(?:\s*[-–]\s*\d+)?"
+                   r"|an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve)")
 _TAX = {"en": _words("tax", "taxes", "vat", "dut(?:y|ies)", "customs"), "zh": re.compile("税|报关|清关")}
+# What a question asks for decides what its answer must state: a price is not answered by a
+# duration ("how much extra is a Saturday delivery?" by "orders ship within 24 hours").
 ASKED_DETAILS = (
     AskedDetail(
-        "an amount (a price, a fee, a limit, a duration)",
-        asked={"en": _words("how (?:much|many|long)", "fees?", "surcharges?", "costs?", "charges? (?:for|to|on)",
-                            "extra charges?", "maximum", "minimum", "limits?", "at (?:most|least)",
-                            "the (?:most|least)"),
-               "zh": re.compile("多少|几(?!乎)|多久|多长时间|费|收钱|要钱|最高|最多|最少|最低|上限|下限|限额|至少")},
+        "a price or a fee",
+        asked={"en": _words("how much", "fees?", "surcharges?", "costs?", "charges? (?:for|to|on)", "extra charges?"),
+               "zh": re.compile("多少钱|几块|几元|费|收钱|要钱|加钱")},
+        stated={"en": re.compile(r"[$€£¥]\s?\d|\d\s*(?:%|dollars?|usd|cents?)|" + _words(
+                    "free", "no (?:extra )?(?:fee|charge|cost)s?", "(?:nothing|no) extra").pattern, re.IGNORECASE),
+                "zh": re.compile(r"[$€£¥]\s?\d|\d\s*%|" + f"{_CHINESE_NUMBER}(?:元|美元|块|折)|免费|不收|不额外收")}),
+    AskedDetail(
+        "a duration",
+        asked={"en": _words("how long"), "zh": re.compile("多久|多长时间|几(?:天|周|个月|年|小时)")},
+        stated={"en": re.compile(f"\\b{_ENGLISH_NUMBER}\\s*(?:business |working )?"
+                                 "(?:minutes?|hours?|h|days?|weeks?|months?|years?)\\b|"
+                                 + _words("never", "immediately", "instantly", "right away", "forever",
+                                          "permanently").pattern, re.IGNORECASE),
+                "zh": re.compile(f"{_CHINESE_NUMBER}{_CHINESE_TIME_UNIT}|永不|永久|立即|马上|当天|次日")}),
+    AskedDetail(
+        "an amount (a number, a limit)",
+        asked={"en": _words("how many", "maximum", "minimum", "limits?", "at (?:most|least)", "the (?:most|least)"),
+               "zh": re.compile("多少|几(?!乎)|最高|最多|最少|最低|上限|下限|限额|至少")},
         # a digit anywhere: 1小时 and 24h state an amount, though no word boundary follows
-        stated={"en": re.compile(r"\d|" + _words("free", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                                                 "nine", "ten", "once", "twice", "single", "never", "unlimited",
+        stated={"en": re.compile(r"\d|" + _words("one", "two", "three", "four", "five", "six", "seven", "eight",
+                                                 "nine", "ten", "once", "twice", "single", "unlimited", "free",
                                                  "no (?:extra )?(?:fee|charge|cost|limit)s?").pattern, re.IGNORECASE),
-                "zh": re.compile(f"{_CHINESE_AMOUNT}|免费|不收|永不|永久|不限")}),
+                "zh": re.compile(f"{_CHINESE_AMOUNT}|免费|不收|不限")}),
     # an amount does not answer a question about tax: the delivery price says nothing of customs
     AskedDetail("a tax or customs duty", asked=_TAX, stated=_TAX),
 )
+
+
+# "where can I check how much is left?" asks where to look, not for the amount
+_LOOKUP = {"en": _words("(?:how|where) (?:do|can|could|would) i (?:check|see|find|look up|view)"),
+           "zh": re.compile("(?:怎么|怎样|如何|在哪(?:里|儿)?|哪里|去哪(?:里|儿)?)(?:查|看|找)")}
 
 
 def unanswered_detail(message: str, answer: str, lang: str) -> str | None:
     """The detail `message` asks for that `answer` does not give ("is there a fee to change the
     delivery address?" answered with where to change it), or None."""
     message = fold_traditional(normalise(message))
+    if lang in _LOOKUP and _LOOKUP[lang].search(message):
+        return None
     asked = [detail for detail in ASKED_DETAILS if lang in detail.asked and detail.asked[lang].search(message)]
     if not asked:  # most messages: the answer need not be read
         return None
@@ -382,12 +407,16 @@ class AnswerChooser:
             return None
         return self._uncovered(self.corpus.nearest(text, lang))
 
-    def unanswered(self, text: str, lang: str, answer: str) -> Choice | None:
-        """A hand-off when `text` asks for an amount or a tax that `answer`, about to be sent, does
-        not give (`asked_details`): the shop's texts do not say it; else None."""
+    def unanswered(self, text: str, lang: str, answer: str, template: str | None = None) -> Choice | None:
+        """When `text` asks for an amount or a tax that `answer`, about to be sent, does not give
+        (`asked_details`): the intent's `template` if it gives it, else a hand-off (the shop's texts
+        do not say); None when the answer gives it or nothing is asked."""
         detail = unanswered_detail(text, answer, lang) if self.settings.asked_details else None
         if detail is None:
             return None
+        if template and template != answer and unanswered_detail(text, template, lang) is None:
+            return Choice(TEMPLATE, f"the message asks for {detail} and the answer gives none; the written response "
+                          "does")
         return Choice(HANDOFF, f"the message asks for {detail} and the answer gives none: the shop's texts do not say")
 
     def _uncovered(self, nearest: Nearest | None) -> Choice | None:

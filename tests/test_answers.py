@@ -264,7 +264,23 @@ def test_a_question_for_an_amount_the_answer_does_not_state_gets_the_offer_of_a_
             ("下单后改收货地址要收费吗", "您可以在「我的账户 > 订单」中更改收货地址。", "zh"),
             ("你們一週發幾封郵件", "点击邮件底部的退订链接即可。", "zh")]:  # traditional characters too
         choice = chooser().unanswered(text, lang, answer)
-        assert choice is not None and choice.kind == HANDOFF and "an amount" in choice.reason, text
+        assert choice is not None and choice.kind == HANDOFF and "the answer gives none" in choice.reason, text
+
+
+def test_an_amount_of_another_kind_is_no_answer_and_the_template_answers_where_it_states_it() -> None:
+    ships = "Orders ship within 24 hours on business days."
+    for text, answer, lang in [
+            ("how much extra is a delivery on a Sunday?", ships, "en"),  # a duration for a price
+            ("what's the most a gift card can hold?", "Gift cards never expire.", "en"),  # a time for a limit
+            ("周日送货要多付多少钱", "订单在工作日 24 小时内发货。", "zh")]:
+        choice = chooser().unanswered(text, lang, answer)
+        assert choice is not None and choice.kind == HANDOFF, text
+    template = "Express delivery takes 1-2 business days for $9.90."
+    choice = chooser().unanswered("how much do I pay for express?", "en", "Express takes 1-2 business days.", template)
+    assert choice is not None and choice.kind == TEMPLATE
+    # asking where to look an amount up asks for no amount
+    assert chooser().unanswered("礼品卡还剩多少钱在哪里查", "zh", "在「我的账户 > 礼品卡」中查询余额。") is None
+    assert chooser().unanswered("where can I see how much is left on my card?", "en", "Under Gift cards.") is None
 
 
 def test_an_answer_that_states_an_amount_or_asks_nothing_of_it_is_sent() -> None:

@@ -702,7 +702,8 @@ class GenerativeResponsePolicy(Policy):
 
     def _unanswered_detail(self, choice: Choice, text: str, lang: str, intent: str, template: str | None,
                            reply: Reply | None) -> Choice | None:
-        """The offer of a person when the answer chosen skips the amount or tax the message asks for."""
+        """When the answer chosen skips the amount or tax the message asks for: the template where it
+        gives it, else the offer of a person."""
         assert self.chooser is not None
         if choice.kind == GENERATED and reply is not None:
             answer = reply.text
@@ -713,7 +714,7 @@ class GenerativeResponsePolicy(Policy):
             answer = template or ""
         else:
             answer = ""
-        return self.chooser.unanswered(text, lang, answer) if answer else None
+        return self.chooser.unanswered(text, lang, answer, template) if answer else None
 
     def _understandable_intents(self, domain: Domain) -> set[str]:
         """Intents a message NLU was unsure of may be answered as: those whose rule sends a written
