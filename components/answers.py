@@ -100,7 +100,8 @@ ASKED_DETAILS = (
                 "zh": re.compile(r"[$€£¥]\s?\d|\d\s*%|" + f"{_CHINESE_NUMBER}(?:元|美元|块|折)|免费|不收|不额外收")}),
     AskedDetail(
         "a duration",
-        asked={"en": _words("how long"), "zh": re.compile("多久|多长时间|几(?:天|周|个月|年|小时)")},
+        asked={"en": _words("how long", "time limits?"),
+               "zh": re.compile("多久|多长时间|几(?:天|周|个月|年|小时)|期限")},
         stated={"en": re.compile(f"\\b{_ENGLISH_NUMBER}\\s*(?:business |working )?"
                                  "(?:minutes?|hours?|h|days?|weeks?|months?|years?)\\b|"
                                  + _words("never", "immediately", "instantly", "right away", "forever",
@@ -108,7 +109,8 @@ ASKED_DETAILS = (
                 "zh": re.compile(f"{_CHINESE_NUMBER}{_CHINESE_TIME_UNIT}|永不|永久|立即|马上|当天|次日")}),
     AskedDetail(
         "an amount (a number, a limit)",
-        asked={"en": _words("how many", "maximum", "minimum", "limits?", "at (?:most|least)", "the (?:most|least)"),
+        asked={"en": _words("how many", "maximum", "minimum", "(?<!time )limits?", "at (?:most|least)",
+                            "the (?:most|least)"),
                "zh": re.compile("多少|几(?!乎)|最高|最多|最少|最低|上限|下限|限额|至少")},
         # a digit anywhere: 1小时 and 24h state an amount, though no word boundary follows
         stated={"en": re.compile(r"\d|" + _words("one", "two", "three", "four", "five", "six", "seven", "eight",

@@ -289,6 +289,7 @@ def test_an_answer_that_states_an_amount_or_asks_nothing_of_it_is_sent() -> None
             ("is there any cost if I cancel before it ships?", "No, cancelling is free of charge.", "en"),
             ("how many codes can I use on one order?", "Only one code works per order.", "en"),
             ("how long is a gift card valid?", "Gift cards never expire.", "en"),
+            ("is there a time limit on gift cards?", "Gift cards never expire.", "en"),  # a duration
             ("can I change the delivery address?", "You can change it until the order ships.", "en"),
             ("一个订单最多能用几个优惠码", "每个订单只能使用一个优惠码。", "zh"),
             ("发货前取消要收费吗", "订单发货前可以免费取消。", "zh")]:
