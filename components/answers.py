@@ -29,9 +29,10 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   token F1 is below `template_overlap`): the generated reply;
 - otherwise the template: it covers the question.
 
-Whichever answer is chosen, a message that asks for an amount (a fee, a price, a limit, a
-duration) or a tax gets the offer of a person when that answer states none (`asked_details`):
-"how long do you keep my data after I delete my account?" is not answered by how to delete it.
+Whichever answer is chosen, a message that asks for a price, a duration, a number or a tax
+gets the template when that answer states none of that kind and the template does, else the
+offer of a person (`asked_details`): "how long do you keep my data after I delete my account?"
+is not answered by how to delete it, nor "how much extra is a Saturday delivery?" by a time.
 
 A corpus answer, and a generated reply that repeats one, goes out only when the message asks
 what its corpus question asks (`condition_margin`): the question's words the message lacks, and

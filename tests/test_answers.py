@@ -86,8 +86,7 @@ def test_the_generated_reply_wins_only_when_sure_true_to_the_facts_and_more_than
 
 def test_a_generated_reply_in_another_language_than_the_customers_yields_to_the_template() -> None:
     def kind(lang: str) -> str:
-        return chooser().after_generating("payment_failed", DUPLICATE, 0.9, True, TEMPLATE_TEXT,
-                                          "", lang).kind
+        return chooser().after_generating("payment_failed", DUPLICATE, 0.9, True, TEMPLATE_TEXT, "", lang).kind
 
     assert kind("en") == GENERATED
     assert kind("zh") == TEMPLATE
