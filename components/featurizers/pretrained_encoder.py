@@ -59,7 +59,8 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
             # tell by is read. null: every message.
             "languages": None,
             # Fine-tune the encoder on the NLU intents (classification on the mean-pooled
-            # sentence vector) during `rasa train`; the tuned weights go into the model.
+            # sentence vector) during `rasa train`, on the examples of the `languages` it reads;
+            # the tuned weights go into the model.
             "finetune": False,
             "finetune_epochs": tuning.epochs,
             "finetune_learning_rate": tuning.learning_rate,
@@ -137,7 +138,9 @@ class PretrainedEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def train(self, training_data: TrainingData) -> Resource:
         with self._model_storage.write_to(self._resource) as folder:
             if self._config["finetune"]:
-                examples = [m for m in training_data.intent_examples if m.get(TOKENS_NAMES["text"])]
+                # only the languages it reads: the others get zero vectors whatever it learns
+                examples = [m for m in training_data.intent_examples
+                            if m.get(TOKENS_NAMES["text"]) and self._reads(m, "text")]
                 sentences = [[t.text for t in m.get(TOKENS_NAMES["text"])] for m in examples]
                 settings = FinetuneSettings(
                     epochs=self._config["finetune_epochs"], learning_rate=self._config["finetune_learning_rate"],
