@@ -178,6 +178,15 @@ def test_an_english_only_encoder_gives_other_languages_zero_vectors(tmp_path: Pa
         assert english_only.any() and np.allclose(english_only, read_all, atol=1e-5)
 
 
+def test_an_english_only_encoder_is_tuned_on_the_english_examples_alone(tmp_path: Path, tiny_electra: Path) -> None:
+    tuning = {"model_path": str(tiny_electra), "finetune": True, "finetune_epochs": 1, "finetune_learning_rate": 1e-3}
+    both = Component(PretrainedEncoderFeaturizer, tmp_path / "both", {**tuning, "languages": ["en"]}).trained(
+        tokenised(ENGLISH) + tokenised(CHINESE, chinese=True))
+    english = Component(PretrainedEncoderFeaturizer, tmp_path / "en", tuning).trained(tokenised(ENGLISH))
+    (_, from_both), (_, from_english) = (features(f, tokenised(["where is my order"]))[0] for f in (both, english))
+    assert np.allclose(from_both, from_english, atol=1e-5)
+
+
 def test_an_unknown_encoder_language_is_refused(tmp_path: Path, minilm: Path) -> None:
     from rasa.shared.exceptions import InvalidConfigException
 
