@@ -36,6 +36,7 @@ import yaml
 from latency import BIN, ENV, action_server
 
 from components.answers import ChoiceSettings
+from components.loaded_components import loaded_components
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -97,20 +98,18 @@ def switch_off_answer_choice(agent) -> None:  # noqa: ANN001 - rasa.core.agent.A
     """The generative policy as it was before the answer choice: only what no rule answers."""
     from components.policies import GenerativeResponsePolicy
 
-    for node in agent.processor.graph_runner._instantiated_nodes.values():
-        if isinstance(node._component, GenerativeResponsePolicy):
-            node._component.chooser = None
-            node._component.priority = node._component.config["priority"]
+    for policy in loaded_components(agent.processor, GenerativeResponsePolicy).values():
+        policy.chooser = None
+        policy.priority = policy.config["priority"]
 
 
 def override_answer_choice(agent, overrides: dict[str, float]) -> None:  # noqa: ANN001 - rasa.core.agent.Agent
     """Thresholds of a trained model's answer choice, set anew: they are read when it answers, not learnt."""
     from components.policies import GenerativeResponsePolicy
 
-    for node in agent.processor.graph_runner._instantiated_nodes.values():
-        if isinstance(node._component, GenerativeResponsePolicy) and node._component.chooser:
-            chooser = node._component.chooser
-            chooser.settings = dataclasses.replace(chooser.settings, **overrides)
+    for policy in loaded_components(agent.processor, GenerativeResponsePolicy).values():
+        if policy.chooser:
+            policy.chooser.settings = dataclasses.replace(policy.chooser.settings, **overrides)
 
 
 async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: str,

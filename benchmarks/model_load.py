@@ -57,6 +57,7 @@ def child(model: str, load: str, answer: bool, out: Path) -> None:
     import components.policies  # noqa: F401
     import components.tokenizers  # noqa: F401
     from components import tf_loading
+    from components.loaded_components import loaded_components
 
     if load == "rasa":
         RasaModel.load = classmethod(tf_loading.RASA_LOAD)
@@ -64,11 +65,10 @@ def child(model: str, load: str, answer: bool, out: Path) -> None:
     agent = Agent.load(model)
     seconds = time.perf_counter() - started
     weights = {}  # each TensorFlow model's variables, hashed; None where its component has no model
-    for name, node in agent.processor.graph_runner._instantiated_nodes.items():
-        if isinstance(node._component, (DIETClassifier, TEDPolicy)):
-            tf_model = node._component.model
-            weights[name] = None if tf_model is None else {
-                variable.name: hashlib.sha1(variable.numpy().tobytes()).hexdigest() for variable in tf_model.variables}
+    for name, component in loaded_components(agent.processor, DIETClassifier, TEDPolicy).items():
+        variables = component.model.variables if component.model is not None else None
+        weights[name] = None if variables is None else {
+            variable.name: hashlib.sha1(variable.numpy().tobytes()).hexdigest() for variable in variables}
 
     async def events_of(index: int, text: str) -> list:
         await agent.handle_text(text, sender_id=f"load-{index}")

@@ -74,7 +74,7 @@ def rows_to_run(epochs: int | None) -> dict[str, tuple[dict, list[Path] | str]]:
             {**c, "precision": precision, "runtime": "torch"} if c["name"] == ENCODER else dict(c)
             for c in config["pipeline"]]}, data)
     # the encoder tuned on the English intents as Banking77's best single encoder was (docs/banking77.md, d-ft)
-    tuning = {"finetune": True, "finetune_epochs": 4, "finetune_learning_rate": 1e-4, "finetune_batch_size": 16,
+    tuning = {"finetune": True, "finetune_epochs": 4, "finetune_learning_rate": 1e-4,
               "finetune_contrastive_weight": 0.5}
     rows["kefu-tuned-encoder"] = ({**config, "pipeline": [
         {**c, **tuning} if c["name"] == ENCODER else dict(c) for c in config["pipeline"]]}, data)

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from components.loaded_components import loaded_components
 from tests.conftest import Assistant
 
 
@@ -101,7 +102,6 @@ def test_every_tensorflow_model_of_the_assistant_is_loaded(assistant: Assistant)
     from rasa.core.policies.ted_policy import TEDPolicy
     from rasa.nlu.classifiers.diet_classifier import DIETClassifier
 
-    nodes = assistant.agent.processor.graph_runner._instantiated_nodes.values()
-    loaded = {type(node._component).__name__: node._component.model is not None for node in nodes
-              if isinstance(node._component, (DIETClassifier, TEDPolicy))}
+    components = loaded_components(assistant.agent.processor, DIETClassifier, TEDPolicy).values()
+    loaded = {type(component).__name__: component.model is not None for component in components}
     assert loaded == {"DIETClassifier": True, "TEDPolicy": True}

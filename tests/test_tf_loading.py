@@ -18,6 +18,7 @@ import components.featurizers  # noqa: F401
 import components.policies  # noqa: F401
 import components.tokenizers  # noqa: F401
 from components import tf_loading
+from components.loaded_components import loaded_components
 from tests.featurizers.test_smoke import MOOD
 
 MESSAGES = ["I am feeling very sad today", "I am so bored right now", "I feel happy", "bye", "are you a bot?", "x1"]
@@ -37,8 +38,7 @@ STORIES = {"version": "3.1", "stories": [
 def loaded(model: str) -> tuple[dict[str, list[np.ndarray] | None], list[list], list[list[float]]]:
     """Each TensorFlow model's weights, the intent rankings of MESSAGES, and TED's action scores."""
     agent = Agent.load(model)
-    models = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
-              if isinstance(node._component, (DIETClassifier, TEDPolicy))]
+    models = list(loaded_components(agent.processor, DIETClassifier, TEDPolicy).values())
     weights = {type(component).__name__: None if component.model is None else
                [variable.numpy() for variable in component.model.variables] for component in models}
     parsed = [asyncio.run(agent.parse_message(text)) for text in MESSAGES]

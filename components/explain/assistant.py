@@ -27,6 +27,7 @@ from components.explain.report import (
     PolicyScore,
     ReplyCheck,
 )
+from components.loaded_components import loaded_components
 from components.text import detect_language
 
 UNSURE_INTENT = "nlu_fallback"  # FallbackClassifier's intent
@@ -186,11 +187,7 @@ class AssistantExplainer:
     def _generative_policy(self) -> Any:  # noqa: ANN401 - GenerativeResponsePolicy | None
         from components.policies.generative_response import GenerativeResponsePolicy
 
-        # The graph runner holds the model's loaded components; Rasa offers no public way to them.
-        for node in self.processor.graph_runner._instantiated_nodes.values():
-            if isinstance(node._component, GenerativeResponsePolicy):
-                return node._component
-        return None
+        return next(iter(loaded_components(self.processor, GenerativeResponsePolicy).values()), None)
 
     # ---- generated replies ---------------------------------------------------------------------
 
