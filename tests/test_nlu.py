@@ -9,6 +9,7 @@ import yaml
 from rasa.shared.importers.importer import TrainingDataImporter
 from rasa.shared.nlu.constants import TEXT
 
+from components.loaded_components import loaded_components
 from tests.conftest import PROJECT, Assistant
 
 UNSEEN = {"en": Path(__file__).parent / "data" / "unseen_phrasings.yml",
@@ -58,3 +59,38 @@ def test_every_intent_has_chinese_examples() -> None:
     intents = yaml.safe_load((PROJECT / "domain.yml").read_text(encoding="utf-8"))["intents"]
     assert {intent: counts.get(intent, 0) for intent in intents if intent != "feedback"
             and counts.get(intent, 0) < 25} == {}
+
+
+def roundabout_questions() -> list[dict[str, str]]:
+    path = Path(__file__).parent / "data" / "roundabout_questions.yml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
+
+
+def test_roundabout_questions_are_really_unseen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(PROJECT)
+    assert not {q["text"].lower() for q in roundabout_questions()} & training_examples()
+
+
+def test_the_second_opinion_turns_wrong_intents_into_questions_back(assistant: Assistant) -> None:
+    """LinearIntentClassifier beside DIET: on questions asked the long way round, fewer get a wrong
+    intent (the fallback asks again instead), and none DIET alone gets right is lost."""
+    from components.classifiers import LinearIntentClassifier
+
+    (classifier,) = loaded_components(assistant.agent.processor, LinearIntentClassifier).values()
+    shipped_weight = classifier.weight
+
+    def outcomes() -> dict[str, str]:
+        counts = {"right": 0, "wrong": 0, "fallback": 0}
+        for question in roundabout_questions():
+            predicted = assistant.parse(question["text"])["intent"]["name"]
+            counts["right" if predicted == question["intent"] else
+                   "fallback" if predicted == "nlu_fallback" else "wrong"] += 1
+        return counts
+
+    try:
+        classifier.weight = 0.0  # DIET alone
+        alone = outcomes()
+    finally:
+        classifier.weight = shipped_weight
+    together = outcomes()
+    assert together["wrong"] < alone["wrong"] and together["right"] >= alone["right"], (alone, together)
