@@ -124,6 +124,11 @@ class LinearIntentModel:
             coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
         return cls(blocks, model.classes_.astype(str), coef, intercept)
 
+    def reads(self, row: dict[str, Any]) -> bool:
+        """Whether the row's blocks have the widths the model was trained on (a featurizer trained
+        anew without this model, say, makes features it cannot read)."""
+        return all(row[b.origin].shape[-1] == b.width for b in self.blocks if b.origin in row)
+
     def probabilities(self, rows: list[dict[str, Any]]) -> np.ndarray:
         scores = np.asarray(self.matrix(self.blocks, rows) @ self.coef.T) + self.intercept
         scores -= scores.max(axis=1, keepdims=True)
@@ -212,6 +217,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if self._model is None:
             return messages
         readable = [(m, row) for m in messages if (row := sentence_features(m, self._featurizers))]
+        unreadable = [m for m, row in readable if not self._model.reads(row)]
+        if unreadable:
+            logger.warning("LinearIntentClassifier: %d message(s) have features of other widths than it was "
+                           "trained on; retrain the model. The earlier classifier's ranking stands.", len(unreadable))
+            readable = [(m, row) for m, row in readable if self._model.reads(row)]
         if not readable:
             return messages
         probabilities = self._model.probabilities([row for _, row in readable])

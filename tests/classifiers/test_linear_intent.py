@@ -119,3 +119,16 @@ def test_context_is_not_needed_to_load_an_untrained_classifier(tmp_path: Path) -
     message = with_ranking(Message(data={TEXT: "hi"}), {"greet": 1.0})
     classifier.process([message])
     assert message.get(INTENT)["name"] == "greet"
+
+
+def test_features_of_another_width_leave_the_earlier_ranking(
+        tmp_path: Path, featurizer: CountVectorsFeaturizer) -> None:
+    """A featurizer trained anew without the classifier (another vocabulary) makes features it cannot read."""
+    classifier = trained(tmp_path, featurizer).classifier
+    other = Component(CountVectorsFeaturizer, tmp_path / "other", CHARACTERS)
+    retrained = CountVectorsFeaturizer.create(other.config, other.storage, other.resource, other.context)
+    retrained.train(TrainingData(tokenised([("a wholly different vocabulary", "greet")])))
+    message = featurised(retrained, ["where is my parcel now"])[0]
+    with_ranking(message, {"return_item": 0.7, "order_status": 0.3})
+    classifier.process([message])
+    assert message.get(INTENT) == {"name": "return_item", "confidence": 0.7}
