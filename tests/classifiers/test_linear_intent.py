@@ -63,8 +63,9 @@ def test_where_the_earlier_classifier_disagrees_the_intent_is_less_sure(
     with_ranking(agreeing, {"order_status": 0.9, "delivery_time": 0.1})
     with_ranking(disagreeing, {"return_item": 0.9, "order_status": 0.1})
     classifier.process([agreeing, disagreeing])
-    assert agreeing.get(INTENT)["name"] == "order_status" and agreeing.get(INTENT)["confidence"] > 0.6
-    assert disagreeing.get(INTENT)["confidence"] < 0.6  # below the fallback threshold's reach of sure
+    sure, torn = agreeing.get(INTENT)["confidence"], disagreeing.get(INTENT)["confidence"]
+    assert agreeing.get(INTENT)["name"] == "order_status" and sure > 0.8
+    assert torn < 0.7 and torn < sure
 
 
 def test_weight_zero_keeps_the_earlier_ranking(tmp_path: Path, featurizer: CountVectorsFeaturizer) -> None:
@@ -72,7 +73,7 @@ def test_weight_zero_keeps_the_earlier_ranking(tmp_path: Path, featurizer: Count
     message = featurised(featurizer, ["where is my parcel now"])[0]
     with_ranking(message, {"return_item": 0.8, "order_status": 0.2})
     classifier.process([message])
-    assert message.get(INTENT) == {"name": "return_item", "confidence": pytest.approx(0.8)}
+    assert message.get(INTENT) == {"name": "return_item", "confidence": pytest.approx(0.8, abs=1e-4)}
 
 
 def test_it_is_saved_with_the_model_and_a_damaged_file_leaves_the_earlier_ranking(
