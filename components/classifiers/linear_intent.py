@@ -153,7 +153,8 @@ class LinearIntentModel:
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(GraphComponent, IntentClassifier):
-    """Averages a logistic regression's intent probabilities with the earlier classifier's ranking."""
+    """Combines a logistic regression's intent probabilities with the earlier classifier's ranking
+    by a weighted geometric mean."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -243,8 +244,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 + (1 - weight) * np.log(max(earlier.get(name, 0.0) / (total or 1.0), FLOOR)) for name in names}
         top = max(logs.values())
         unnormalised = {name: float(np.exp(value - top)) for name, value in logs.items()}
-        averaged = {name: value / sum(unnormalised.values()) for name, value in unnormalised.items()}
-        ranking = sorted(averaged.items(), key=lambda item: item[1], reverse=True)
+        total_mass = sum(unnormalised.values())
+        combined = {name: value / total_mass for name, value in unnormalised.items()}
+        ranking = sorted(combined.items(), key=lambda item: item[1], reverse=True)
         ranking = ranking[: int(self._config["ranking_length"])]
         name, confidence = ranking[0]
         message.set(INTENT, {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}, add_to_output=True)

@@ -1,4 +1,4 @@
-"""LinearIntentClassifier: a second opinion averaged with the earlier classifier's ranking."""
+"""LinearIntentClassifier: a second opinion combined with the earlier classifier's ranking."""
 
 from __future__ import annotations
 
