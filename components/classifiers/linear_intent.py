@@ -218,12 +218,12 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         if self._model is None:
             return messages
-        readable = [(m, row) for m in messages if (row := sentence_features(m, self._featurizers))]
-        unreadable = [m for m, row in readable if not self._model.reads(row)]
-        if unreadable:
+        rows = [(m, row) for m in messages if (row := sentence_features(m, self._featurizers))]
+        readable = [(m, row) for m, row in rows if self._model.reads(row)]
+        if len(readable) < len(rows):
             logger.warning("LinearIntentClassifier: %d message(s) have features of other widths than it was "
-                           "trained on; retrain the model. The earlier classifier's ranking stands.", len(unreadable))
-            readable = [(m, row) for m, row in readable if self._model.reads(row)]
+                           "trained on; retrain the model. The earlier classifier's ranking stands.",
+                           len(rows) - len(readable))
         if not readable:
             return messages
         probabilities = self._model.probabilities([row for _, row in readable])

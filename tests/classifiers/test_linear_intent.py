@@ -113,7 +113,7 @@ def test_bad_settings_are_refused(tmp_path: Path, config: dict) -> None:
         Component(LinearIntentClassifier, tmp_path, config).trained([])
 
 
-def test_context_is_not_needed_to_load_an_untrained_classifier(tmp_path: Path) -> None:
+def test_a_model_saved_without_this_classifier_loads_and_keeps_the_earlier_ranking(tmp_path: Path) -> None:
     component = Component(LinearIntentClassifier, tmp_path, {})
     context = ExecutionContext(GraphSchema({}), node_name="linear")
     classifier = LinearIntentClassifier.load(component.config, component.storage, component.resource, context)
