@@ -21,6 +21,10 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   a sentence encoder reads): the shop's texts do not cover what was asked, so a person should
   answer ("are your products tested on animals?" is 0.35 from its nearest, "is the product
   available?");
+- something the shop is known not to offer, named in a question whose template is a complete
+  list (`not_offered`: "can I pay with bitcoin?", 能用微信支付吗): a written response that says
+  no and names it, first of all, since a corpus answer or a generated "yes, we take ..." may
+  list the right methods without saying no to the one asked about;
 - a word the shop's texts never use, in a question whose template is a complete list
   (`closed_intents`: payment methods, carriers): the facts do not cover it, so a person should
   answer rather than the list ("can I pay with dogecoin?");
@@ -42,7 +46,8 @@ question brings it closer to the message, the message did not ask that ("I want 
 of shoes"), and the template answers; a condition said in other words keeps the question far
 without them ("do you ship on weekends?" for "does it go out on saturdays and sundays?"). A
 generated reply that repeats the answer of a question far from the message in meaning gets the
-template too. Both tests read meaning only (the languages of `corpus_encoder_languages`).
+template too, or, for an intent with no written response, the offer of a person. Both tests read
+meaning only (the languages of `corpus_encoder_languages`).
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
 from components.text import LANGUAGES, chinese_characters, fold_traditional, normalise, tokenize, written_in
 
-TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF = "template", "generated", "retrieved", "clarify", "handoff"
+TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF, NOT_OFFERED = (
+    "template", "generated", "retrieved", "clarify", "handoff", "not_offered")
 _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
 # never a question's condition: taking them out only breaks the sentence
 _FUNCTION_WORDS = frozenset(
@@ -145,11 +151,13 @@ def unanswered_detail(message: str, answer: str, lang: str) -> str | None:
 class Choice:
     """What to answer with, and why (logged and kept in the prediction's metadata)."""
 
-    kind: str  # template | generated | retrieved | clarify | handoff
+    kind: str  # template | generated | retrieved | clarify | handoff | not_offered
     reason: str
     intents: tuple[str, ...] = ()  # the clarifying question's options
     reply: str = ""  # the corpus answer sent (retrieved)
     similarity: float = 0.0  # of its corpus question to the message (retrieved)
+    response: str = ""  # the written response that says no (not_offered)
+    named: str = ""  # what the message asks for that the shop does not offer (not_offered)
 
 
 @dataclass
@@ -171,6 +179,8 @@ class ChoiceSettings:
     corpus_classifier_ratio: float | None = None
     asked_details: bool = True
     closed_intents: list[str] = field(default_factory=list)
+    # intent -> {response: the written response that says no, names: what the shop does not offer}
+    not_offered: dict[str, dict] = field(default_factory=dict)
     keep_template_intents: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -178,6 +188,12 @@ class ChoiceSettings:
         if unknown:
             raise ValueError(f"corpus_encoder_languages: {', '.join(sorted(unknown))} is not one of "
                              f"{', '.join(LANGUAGES)}")
+        for intent, entry in self.not_offered.items():
+            if (not isinstance(entry, dict) or not isinstance(entry.get("response"), str)
+                    or not isinstance(entry.get("names"), list) or not entry["names"]
+                    or not all(isinstance(name, str) and name.strip() for name in entry["names"])):
+                raise ValueError(f"not_offered: {intent} needs a `response` (a response name) and `names` "
+                                 "(a list of what the shop does not offer)")
 
 
 def content_words(text: str, lang: str) -> list[str]:
@@ -384,6 +400,23 @@ class AnswerChooser:
         return (f"the message does not ask what {pair.question!r} asks: without {', '.join(missing)} that "
                 f"question is {unasked:.2f} close instead of {nearest.similarity:.2f}")
 
+    def not_offered(self, text: str, intent: str) -> Choice | None:
+        """The written response that says no when `text`, of an intent in `not_offered`, names
+        something the shop does not offer ("can I pay with bitcoin?"); else None. Names match
+        as whole English words or as Chinese strings, in either script and either language."""
+        entry = self.settings.not_offered.get(intent)
+        if not entry:
+            return None
+        folded = fold_traditional(normalise(text)).lower()
+        for name in sorted(entry["names"], key=len, reverse=True):  # "WeChat Pay" before "WeChat"
+            key = fold_traditional(normalise(name)).lower()
+            found = (key in folded if chinese_characters(key)
+                     else re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", folded))
+            if found:
+                return Choice(NOT_OFFERED, f"the message names {name}, which {intent}'s list does not have",
+                              response=entry["response"], named=name)
+        return None
+
     def clarify_options(self, ranking: list[tuple[str, float]], answerable: set[str]) -> tuple[str, ...]:
         """The two likeliest answerable intents when together they are likely enough, else ()."""
         options = [(name, confidence) for name, confidence in ranking if name in answerable][:2]
@@ -482,6 +515,10 @@ class AnswerChooser:
             return Choice(TEMPLATE, "NLU is unsure and names no two likely intents")
         if intent in self.settings.keep_template_intents:
             return Choice(TEMPLATE, f"{intent} always gets its written response")
+        # what the shop's list lacks is a plain no, however close a corpus question is
+        not_offered = self.not_offered(text, intent)
+        if not_offered:
+            return not_offered
         uncovered = self.uncovered(text, lang)
         if uncovered:
             return uncovered
@@ -495,18 +532,36 @@ class AnswerChooser:
                               f"mention {', '.join(unknown)}")
         return corpus_answer  # the template, when the nearest corpus question asks more than the message
 
+    def _repeated_corpus_answer(self, text: str, lang: str, intent: str, reply: str) -> Nearest | None:
+        """The corpus question whose answer a generated reply repeats (with `condition_margin` set)."""
+        if self.settings.condition_margin is None or self.corpus is None or not text:
+            return None
+        return self.corpus.asked_with_answer(text, lang, intent, reply)
+
+    def _far_in_meaning(self, repeated: Nearest) -> str | None:
+        # in characters a new wording is as far as a new question, so only meaning tells
+        if repeated.in_meaning and repeated.similarity < self.settings.corpus_encoder_similarity:
+            return (f"the generated reply is the answer to {repeated.pair.question!r}, only "
+                    f"{repeated.similarity:.2f} close to the message")
+        return None
+
+    def unasked_generated_reply(self, text: str, lang: str, intent: str, reply: str) -> Choice | None:
+        """For an intent only the generator answers: the offer of a person when its reply is the
+        answer to a corpus question far from `text` in meaning ("is there a mobile app?" answered
+        as "can I have a bill for my order"); no written response could stand in."""
+        repeated = self._repeated_corpus_answer(text, lang, intent, reply)
+        far = self._far_in_meaning(repeated) if repeated else None
+        return Choice(HANDOFF, f"{far}; {intent} has no written response") if far else None
+
     def _unasked_corpus_answer(self, text: str, lang: str, intent: str, reply: str) -> str | None:
         """Why a generated reply that repeats a corpus answer does not answer `text`: that answer's
         question is far from it in meaning, or asks what it does not (`condition_margin`)."""
-        if self.settings.condition_margin is None or self.corpus is None or not text:
-            return None
-        repeated = self.corpus.asked_with_answer(text, lang, intent, reply)
+        repeated = self._repeated_corpus_answer(text, lang, intent, reply)
         if repeated is None:
             return None
-        if repeated.in_meaning and repeated.similarity < self.settings.corpus_encoder_similarity:
-            # in characters a new wording is as far as a new question, so only meaning tells
-            return (f"the generated reply is the answer to {repeated.pair.question!r}, only "
-                    f"{repeated.similarity:.2f} close to the message")
+        far = self._far_in_meaning(repeated)
+        if far:
+            return far
         unasked = self.missing_condition(text, lang, repeated)
         return f"the generated reply is the answer to {repeated.pair.question!r}, but {unasked}" if unasked else None
 

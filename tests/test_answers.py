@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 
+import pytest
+
 from components.answers import (
     CLARIFY,
     GENERATED,
     HANDOFF,
+    NOT_OFFERED,
     RETRIEVED,
     TEMPLATE,
     AnswerChooser,
@@ -39,6 +42,35 @@ def test_a_payment_method_the_shop_never_mentions_gets_a_person() -> None:
     choice = chooser().before_generating("可以用比特币付款吗？", "zh", "payment_methods",
                                          [("payment_methods", 0.9)], ANSWERABLE, "nlu_fallback")
     assert choice is not None and choice.kind == HANDOFF and "比特" in choice.reason
+
+
+NOT_ACCEPTED = {"payment_methods": {"response": "utter_payment_method_not_accepted",
+                                    "names": ["bitcoin", "WeChat", "WeChat Pay", "cash", "微信支付", "比特币"]}}
+
+
+def test_a_way_to_pay_the_shop_does_not_take_gets_a_no_that_names_it() -> None:
+    settings = ChoiceSettings(closed_intents=["payment_methods"], not_offered=NOT_ACCEPTED)
+    chooser = AnswerChooser(shop_vocabulary(SHOP_TEXTS + ["WeChat", "微信支付"]), settings)
+    for text, lang, named in [("can I pay with Bitcoin?", "en", "bitcoin"),
+                              ("do you take wechat pay", "en", "WeChat Pay"),
+                              ("能用微信支付吗", "zh", "微信支付"), ("可以用比特幣付款嗎", "zh", "比特币"),
+                              ("can I pay with 微信支付?", "en", "微信支付")]:
+        choice = chooser.before_generating(text, lang, "payment_methods", [("payment_methods", 0.9)], ANSWERABLE,
+                                           "nlu_fallback")
+        assert choice is not None and choice.kind == NOT_OFFERED, text
+        assert (choice.response, choice.named) == ("utter_payment_method_not_accepted", named), text
+    # whole English words only, only for the intent it is set for, and the others are the list's
+    for text, intent in [("can I pay with my cashmere gift card?", "payment_methods"),
+                         ("which payment methods do you take", "payment_methods"),
+                         ("my bitcoin payment failed", "payment_failed")]:
+        assert chooser.not_offered(text, intent) is None, text
+
+
+def test_not_offered_needs_a_response_and_names() -> None:
+    for entry in ({"names": ["bitcoin"]}, {"response": "utter_no", "names": []}, ["bitcoin"],
+                  {"response": "utter_no", "names": [""]}):
+        with pytest.raises(ValueError, match="not_offered: payment_methods needs a `response`"):
+            ChoiceSettings(not_offered={"payment_methods": entry})
 
 
 def test_known_words_typos_and_new_compounds_leave_the_answer_to_the_generator() -> None:
@@ -233,6 +265,18 @@ def test_a_generated_reply_repeating_a_corpus_answer_must_answer_that_answers_qu
     assert kind("I'd like to send back a jacket that doesn't fit", FREE_RETURNS) == TEMPLATE  # far in meaning
     assert kind("do I have to pay the postage when I send something back?", FREE_RETURNS) == GENERATED
     assert kind("can I return a jacket?", "Jackets can be returned within 30 days if unworn.") == GENERATED  # new
+
+
+def test_a_generated_reply_to_a_far_question_of_an_intent_without_template_offers_a_person() -> None:
+    chooser = condition_chooser(condition_margin=0.0)
+    handoff = chooser.unasked_generated_reply("is there a mobile app I can download?", "en", "return_item",
+                                              FREE_RETURNS)
+    assert handoff is not None and handoff.kind == HANDOFF and "who pays for return postage" in handoff.reason
+    for text, reply in [("do I have to pay the postage when I send something back?", FREE_RETURNS),
+                        ("is there a mobile app I can download?", "A new reply no corpus answer says.")]:
+        assert chooser.unasked_generated_reply(text, "en", "return_item", reply) is None, text
+    assert condition_chooser().unasked_generated_reply(  # condition_margin null: not checked
+        "is there a mobile app I can download?", "en", "return_item", FREE_RETURNS) is None
 
 
 def test_in_a_language_compared_in_characters_the_answer_classifier_picks_the_corpus_answer() -> None:

@@ -21,6 +21,7 @@ def new_conversation() -> str:
         ("are you a real person or a bot?", "virtual assistant (a bot)"),
         ("how long will shipping take to Canada?", "Standard delivery takes 3-5 business days"),
         ("which payment options do you accept?", "Visa, Mastercard, American Express, PayPal"),
+        ("can I pay with bitcoin?", "Sorry, we don't accept bitcoin. We accept Visa"),
         ("my payment was declined", "A declined payment is never charged"),
         ("how do I cancel an order I just placed?", "cancel an order free of charge until it ships"),
         ("I need to change my delivery address", "change the delivery address until the order ships"),

@@ -179,3 +179,10 @@ def test_a_message_nlu_was_unsure_of_is_explained_by_the_corpus_question_that_na
                                          None, None)
     assert answer == "intent"
     assert "answered delivery_time with utter_delivery_time" in summary and "how long is shipping?" in summary
+
+
+def test_a_no_to_a_way_to_pay_the_shop_does_not_take_is_explained(explainer: AssistantExplainer,
+                                                                   assistant: Assistant) -> None:
+    explanation = assistant.loop.run_until_complete(explainer.explain_message("can I pay with bitcoin?"))
+    assert explanation.action == "utter_payment_method_not_accepted", render_text(explanation)
+    assert "the message names bitcoin" in explanation.summary, render_text(explanation)

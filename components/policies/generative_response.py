@@ -12,7 +12,9 @@ when a corpus question of the same intent is close, asks what the message asks
 (`condition_margin`) and its answer says more than the template,
 sends the generated reply when the generator is sure of one that passes the facts check,
 answers a message NLU is unsure of as the intent of a very close corpus question, asks
-a clarifying question (`utter_clarify`) when NLU is torn between two intents, or offers a person
+a clarifying question (`utter_clarify`) when NLU is torn between two intents, says no with the
+intent's own response when the question names something the shop does not offer
+(`not_offered`: a way to pay it does not take), or offers a person
 (`utter_offer_handoff`) when the question names something the shop's texts never mention, or
 is close to no corpus question in meaning (`coverage_similarity`). Its
 priority is then above RulePolicy's, so these answers win over the template rule; forms, the
@@ -50,6 +52,7 @@ from components.answers import (
     CLARIFY,
     GENERATED,
     HANDOFF,
+    NOT_OFFERED,
     RETRIEVED,
     TEMPLATE,
     AnswerChooser,
@@ -77,6 +80,7 @@ POLICY_FILE = "policy.json"
 ANSWER_CLASSIFIER_FILE = "answer_classifier.pkl"
 CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, INTENT_LABELS_RESPONSE = \
     "utter_clarify", "utter_offer_handoff", "utter_intent_labels"
+NOT_OFFERED_SLOT = "not_offered"  # what the customer asked for that the shop does not offer
 UNSURE_INTENT = "nlu_fallback"
 
 
@@ -190,6 +194,17 @@ def _intent_labels(responses: Responses) -> dict[str, dict[str, str]]:
     return labels
 
 
+def _check_not_offered(settings: ChoiceSettings, domain: Domain) -> None:
+    """`not_offered` needs its responses, and the slot they name the asked-for thing with."""
+    missing = sorted({entry["response"] for entry in settings.not_offered.values()} - set(domain.responses))
+    if missing:
+        raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: not_offered names "
+                                     f"{', '.join(missing)}, which the domain has no response for")
+    if settings.not_offered and NOT_OFFERED_SLOT not in {slot.name for slot in domain.slots}:
+        raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: not_offered needs a text slot "
+                                     f"`{NOT_OFFERED_SLOT}` in the domain (its responses name what was asked for)")
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
 class GenerativeResponsePolicy(Policy):
     """Answers the long tail with generated text; see the module docstring."""
@@ -283,7 +298,9 @@ class GenerativeResponsePolicy(Policy):
             #     when its question, without the words the message lacks that are rare in the
             #     intent's NLU examples (its condition: worn, a fee, twice), is not more than this
             #     much closer to the message than the whole question; else the template; null
-            #     never checks;
+            #     never checks. With it, a generated reply repeating the answer of a question below
+            #     corpus_encoder_similarity in meaning gets the template, or, for an intent with no
+            #     written response, the offer of a person;
             #   corpus_classifier_ratio: for the languages compared in characters (no corpus_encoder
             #     reads them), a classifier over each intent's corpus answers and its written
             #     response (components/answer_classifier.py) picks the corpus answer instead of the
@@ -294,6 +311,9 @@ class GenerativeResponsePolicy(Policy):
             #     response, corpus answer or generated reply) states none;
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
+            #   not_offered: intent -> {response, names}: a question of that intent naming one of
+            #     `names` (what the shop does not offer, e.g. ways to pay it does not take) gets
+            #     `response`, with the name in the `not_offered` slot, before anything else;
             #   keep_template_intents: intents that always get their written response.
             # The policy's priority is then raised above RulePolicy's.
             "answer_choice": None,
@@ -418,6 +438,7 @@ class GenerativeResponsePolicy(Policy):
                                      _handled_intents(training_trackers),
                                      self.facts.statements if self.facts else None)
         if self.chooser:
+            _check_not_offered(self.chooser.settings, domain)
             self.learnt.intent_labels = _intent_labels(responses)
             self.learnt.template_actions = _template_actions(training_trackers, responses)
             pairs = self._whole_corpus()
@@ -593,6 +614,8 @@ class GenerativeResponsePolicy(Policy):
         if not sent:
             return self._prediction(probabilities)
         unanswered = chooser.unanswered(text, lang, sent) if chooser else None
+        if chooser and not unanswered and metadata is None:  # a generated reply, not a corpus answer
+            unanswered = chooser.unasked_generated_reply(text, lang, intent, reply.text)
         if unanswered:
             return self._handoff_offer(domain, unanswered)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
@@ -693,6 +716,10 @@ class GenerativeResponsePolicy(Policy):
                 action_metadata=metadata)
         elif choice.kind == HANDOFF:
             return self._handoff_offer(domain, choice)
+        elif choice.kind == NOT_OFFERED:
+            probabilities[domain.index_for_action(choice.response)] = 1.0
+            return self._prediction(probabilities, optional_events=[SlotSet(NOT_OFFERED_SLOT, choice.named)],
+                                    action_metadata=metadata)
         elif understood and self.learnt.template_actions.get(intent) in domain.action_names_or_texts:
             # no rule answers a message NLU was unsure of with this intent's response: the policy sends it
             probabilities[domain.index_for_action(self.learnt.template_actions[intent])] = 1.0

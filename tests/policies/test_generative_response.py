@@ -249,7 +249,9 @@ def choosing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_shop_core(tmp_path_factory.mktemp("choice"), "choice", answer_choice={
         "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path()), "coverage_similarity": 0.4,
         "unsure_corpus_similarity": 0.5, "unsure_corpus_encoder_similarity": 0.7, "condition_margin": 0.0,
-        "corpus_classifier_ratio": 0.15})
+        "corpus_classifier_ratio": 0.15, "closed_intents": ["payment_methods"],
+        "not_offered": {"payment_methods": {"response": "utter_payment_method_not_accepted",
+                                            "names": ["bitcoin", "比特币"]}}})
 
 
 @pytest.fixture(scope="module")
@@ -349,6 +351,32 @@ def test_a_question_for_an_amount_the_answer_leaves_out_gets_the_offer_of_a_pers
     # delivery_time's states the price
     action, _, _, metadata, _ = predict(choosing_agent, said("how much is express delivery?", "delivery_time"))
     assert action != "utter_offer_handoff", metadata
+
+
+def test_a_way_to_pay_the_shop_does_not_take_gets_its_no_naming_it(choosing_agent: Agent) -> None:
+    action, confidence, optional_events, metadata, _ = predict(choosing_agent, said(
+        "can I pay with bitcoin?", "payment_methods"))
+    assert (action, confidence) == ("utter_payment_method_not_accepted", 1.0)
+    assert [(e.key, e.value) for e in optional_events] == [("not_offered", "bitcoin")]
+    assert metadata["answer_choice"]["kind"] == "not_offered" and "bitcoin" in metadata["answer_choice"]["reason"]
+    action, _, _, metadata, _ = predict(choosing_agent, said("可以用比特幣付款嗎", "payment_methods"))
+    assert action == "utter_payment_method_not_accepted", metadata
+
+
+def test_not_offered_needs_its_response_and_slot_in_the_domain() -> None:
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.exceptions import InvalidConfigException
+
+    from components.answers import ChoiceSettings
+    from components.policies.generative_response import _check_not_offered
+
+    settings = ChoiceSettings(not_offered={"payment_methods": {"response": "utter_no_bitcoin", "names": ["bitcoin"]}})
+    domain = Domain.from_yaml("version: '3.1'\nresponses:\n  utter_no_bitcoin:\n    - text: We don't take it.\n")
+    with pytest.raises(InvalidConfigException, match="not_offered needs a text slot `not_offered`"):
+        _check_not_offered(settings, domain)
+    with pytest.raises(InvalidConfigException, match="not_offered names utter_no_bitcoin, which the domain has no"):
+        _check_not_offered(settings, Domain.empty())
+    _check_not_offered(ChoiceSettings(), Domain.empty())  # nothing to check
 
 
 def test_a_missing_corpus_encoder_is_named(tmp_path: Path) -> None:
