@@ -46,8 +46,7 @@ question brings it closer to the message, the message did not ask that ("I want 
 of shoes"), and the template answers; a condition said in other words keeps the question far
 without them ("do you ship on weekends?" for "does it go out on saturdays and sundays?"). A
 generated reply that repeats the answer of a question far from the message in meaning gets the
-template too, or, for an intent with no written response, the offer of a person. Both tests read
-meaning only (the languages of `corpus_encoder_languages`).
+template too. Both tests read meaning only (the languages of `corpus_encoder_languages`).
 """
 
 from __future__ import annotations
@@ -532,36 +531,18 @@ class AnswerChooser:
                               f"mention {', '.join(unknown)}")
         return corpus_answer  # the template, when the nearest corpus question asks more than the message
 
-    def _repeated_corpus_answer(self, text: str, lang: str, intent: str, reply: str) -> Nearest | None:
-        """The corpus question whose answer a generated reply repeats (with `condition_margin` set)."""
-        if self.settings.condition_margin is None or self.corpus is None or not text:
-            return None
-        return self.corpus.asked_with_answer(text, lang, intent, reply)
-
-    def _far_in_meaning(self, repeated: Nearest) -> str | None:
-        # in characters a new wording is as far as a new question, so only meaning tells
-        if repeated.in_meaning and repeated.similarity < self.settings.corpus_encoder_similarity:
-            return (f"the generated reply is the answer to {repeated.pair.question!r}, only "
-                    f"{repeated.similarity:.2f} close to the message")
-        return None
-
-    def unasked_generated_reply(self, text: str, lang: str, intent: str, reply: str) -> Choice | None:
-        """For an intent only the generator answers: the offer of a person when its reply is the
-        answer to a corpus question far from `text` in meaning ("is there a mobile app?" answered
-        as "can I have a bill for my order"); no written response could stand in."""
-        repeated = self._repeated_corpus_answer(text, lang, intent, reply)
-        far = self._far_in_meaning(repeated) if repeated else None
-        return Choice(HANDOFF, f"{far}; {intent} has no written response") if far else None
-
     def _unasked_corpus_answer(self, text: str, lang: str, intent: str, reply: str) -> str | None:
         """Why a generated reply that repeats a corpus answer does not answer `text`: that answer's
         question is far from it in meaning, or asks what it does not (`condition_margin`)."""
-        repeated = self._repeated_corpus_answer(text, lang, intent, reply)
+        if self.settings.condition_margin is None or self.corpus is None or not text:
+            return None
+        repeated = self.corpus.asked_with_answer(text, lang, intent, reply)
         if repeated is None:
             return None
-        far = self._far_in_meaning(repeated)
-        if far:
-            return far
+        if repeated.in_meaning and repeated.similarity < self.settings.corpus_encoder_similarity:
+            # in characters a new wording is as far as a new question, so only meaning tells
+            return (f"the generated reply is the answer to {repeated.pair.question!r}, only "
+                    f"{repeated.similarity:.2f} close to the message")
         unasked = self.missing_condition(text, lang, repeated)
         return f"the generated reply is the answer to {repeated.pair.question!r}, but {unasked}" if unasked else None
 

@@ -267,18 +267,6 @@ def test_a_generated_reply_repeating_a_corpus_answer_must_answer_that_answers_qu
     assert kind("can I return a jacket?", "Jackets can be returned within 30 days if unworn.") == GENERATED  # new
 
 
-def test_a_generated_reply_to_a_far_question_of_an_intent_without_template_offers_a_person() -> None:
-    chooser = condition_chooser(condition_margin=0.0)
-    handoff = chooser.unasked_generated_reply("is there a mobile app I can download?", "en", "return_item",
-                                              FREE_RETURNS)
-    assert handoff is not None and handoff.kind == HANDOFF and "who pays for return postage" in handoff.reason
-    for text, reply in [("do I have to pay the postage when I send something back?", FREE_RETURNS),
-                        ("is there a mobile app I can download?", "A new reply no corpus answer says.")]:
-        assert chooser.unasked_generated_reply(text, "en", "return_item", reply) is None, text
-    assert condition_chooser().unasked_generated_reply(  # condition_margin null: not checked
-        "is there a mobile app I can download?", "en", "return_item", FREE_RETURNS) is None
-
-
 def test_in_a_language_compared_in_characters_the_answer_classifier_picks_the_corpus_answer() -> None:
     from tests.test_answer_classifier import DUPLICATE as CLASSIFIED_DUPLICATE
     from tests.test_answer_classifier import PAIRS, WRITTEN, classifier

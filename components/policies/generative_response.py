@@ -298,9 +298,7 @@ class GenerativeResponsePolicy(Policy):
             #     when its question, without the words the message lacks that are rare in the
             #     intent's NLU examples (its condition: worn, a fee, twice), is not more than this
             #     much closer to the message than the whole question; else the template; null
-            #     never checks. With it, a generated reply repeating the answer of a question below
-            #     corpus_encoder_similarity in meaning gets the template, or, for an intent with no
-            #     written response, the offer of a person;
+            #     never checks;
             #   corpus_classifier_ratio: for the languages compared in characters (no corpus_encoder
             #     reads them), a classifier over each intent's corpus answers and its written
             #     response (components/answer_classifier.py) picks the corpus answer instead of the
@@ -614,8 +612,6 @@ class GenerativeResponsePolicy(Policy):
         if not sent:
             return self._prediction(probabilities)
         unanswered = chooser.unanswered(text, lang, sent) if chooser else None
-        if chooser and not unanswered and metadata is None:  # a generated reply, not a corpus answer
-            unanswered = chooser.unasked_generated_reply(text, lang, intent, reply.text)
         if unanswered:
             return self._handoff_offer(domain, unanswered)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
