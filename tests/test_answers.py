@@ -59,7 +59,7 @@ def test_a_way_to_pay_the_shop_does_not_take_gets_a_no_that_names_it() -> None:
                                            "nlu_fallback")
         assert choice is not None and choice.kind == NOT_OFFERED, text
         assert (choice.response, choice.named) == ("utter_payment_method_not_accepted", named), text
-    # whole English words only, only for the intent it is set for, and the others are the list's
+    # whole English words only (cashmere is not cash), only the intents it is set for, and no name: the list answers
     for text, intent in [("can I pay with my cashmere gift card?", "payment_methods"),
                          ("which payment methods do you take", "payment_methods"),
                          ("my bitcoin payment failed", "payment_failed")]:
