@@ -33,7 +33,10 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   token F1 is below `template_overlap`): the generated reply;
 - otherwise the template: it covers the question.
 
-Whichever answer is chosen, a message that asks for a price, a duration, a number or a tax
+Whichever answer is chosen, a customer who has waited longer than its longest stated time for
+something that has not happened ("my refund was approved three weeks ago and there's still
+nothing", against 5-7 business days) gets the offer of a person (`waited_too_long`); and a
+message that asks for a price, a duration, a number or a tax
 gets the template when that answer states none of that kind and the template does, else the
 offer of a person (`asked_details`): "how long do you keep my data after I delete my account?"
 is not answered by how to delete it, nor "how much extra is a Saturday delivery?" by a time.
@@ -128,6 +131,65 @@ ASKED_DETAILS = (
 )
 
 
+# A customer who says how long they have waited for something the answer promises within a time
+# ("my refund was approved three weeks ago and there's still nothing"): past the answer's longest
+# time the answer cannot help. Only a wait for something that has not happened counts: "I bought
+# them 6 weeks ago, can I still return them?" asks whether, and the answer's 30 days says no.
+_NOT_YET = {"en": re.compile(r"\b(?:still (?:no|not|nothing|hasn'?t|haven'?t|isn'?t|waiting|there|on|showing|pending)|"
+                             r"(?:hasn'?t|haven'?t|has not|have not|not) "
+                             r"(?:yet|arrived|come|shipped|been|received|shown)|"
+                             r"nothing (?:yet|has)|no \w+ yet|yet to)\b", re.IGNORECASE),
+            "zh": re.compile("还没|还是没|仍然没|仍未|都没|一直没|迟迟没|还在")}
+_ENGLISH_COUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                   "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "couple of": 2, "few": 3}
+_UNIT_DAYS = {"hour": 1 / 24, "day": 1.0, "week": 7.0, "month": 30.0, "year": 365.0, "小时": 1 / 24, "天": 1.0,
+              "日": 1.0, "周": 7.0, "星期": 7.0, "礼拜": 7.0, "月": 30.0, "年": 365.0}
+_ENGLISH_SPAN = re.compile(r"\b(\d+|" + "|".join(_ENGLISH_COUNTS) + r")"
+                           r"(?:\s*(?:-|–|to)\s*(\d+))?\s*(business |working )?(hour|day|week|month|year)s?\b",
+                           re.IGNORECASE)
+_CHINESE_SPAN = re.compile(r"([0-9]+|[一二两三四五六七八九十几半]+)"
+                           r"(?:\s*(?:-|–|到|至|~)\s*([0-9]+|[一二两三四五六七八九十]+))?"
+                           r"\s*个?\s*(工作日|小时|天|日|周|星期|礼拜|月|年)")
+_CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
+                   "几": 3, "半": 0.5}
+
+
+def _chinese_count(text: str) -> float:
+    """十二 -> 12, 二十 -> 20, 两 -> 2; digits as they are."""
+    if text.isdigit():
+        return float(text)
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return _CHINESE_DIGITS.get(tens, 1) * 10 + _CHINESE_DIGITS.get(ones, 0)
+    return float(sum(_CHINESE_DIGITS.get(c, 0) for c in text))
+
+
+def _longest_span(text: str, lang: str) -> float | None:
+    """The longest time `text` states, in days (a range by its end; business days as 7/5 days)."""
+    spans = []
+    if lang == "zh":
+        for count, end, unit in _CHINESE_SPAN.findall(text):
+            spans.append(_chinese_count(end or count) * (7 / 5 if unit == "工作日" else _UNIT_DAYS[unit]))
+    else:
+        for count, end, business, unit in _ENGLISH_SPAN.findall(text.lower()):
+            number = float(end or (count if count.isdigit() else _ENGLISH_COUNTS[count]))
+            spans.append(number * _UNIT_DAYS[unit] * (7 / 5 if business else 1))
+    return max(spans) if spans else None
+
+
+def waited_too_long(message: str, answer: str, lang: str) -> str | None:
+    """Why `answer` cannot help a customer who has waited longer than the longest time it states
+    for something that has not happened yet, or None."""
+    message = fold_traditional(normalise(message))
+    if lang not in _NOT_YET or not _NOT_YET[lang].search(message):
+        return None
+    waited, promised = _longest_span(message, lang), _longest_span(fold_traditional(normalise(answer)), lang)
+    if waited is None or promised is None or waited <= promised:
+        return None
+    return (f"the customer has waited about {waited:g} days, longer than the {promised:g} days the answer "
+            "states: a person should look")
+
+
 # "where can I check how much is left?" asks where to look, not for the amount
 _LOOKUP = {"en": _words("(?:how|where) (?:do|can|could|would) i (?:check|see|find|look up|view)"),
            "zh": re.compile("(?:怎么|怎样|如何|在哪(?:里|儿)?|哪里|去哪(?:里|儿)?)(?:查|看|找)")}
@@ -177,6 +239,7 @@ class ChoiceSettings:
     condition_margin: float | None = None
     corpus_classifier_ratio: float | None = None
     asked_details: bool = True
+    waited_too_long: bool = True
     closed_intents: list[str] = field(default_factory=list)
     # intent -> {response: the written response that says no, names: what the shop does not offer}
     not_offered: dict[str, dict] = field(default_factory=dict)
@@ -446,6 +509,9 @@ class AnswerChooser:
         """When `text` asks for an amount or a tax that `answer`, about to be sent, does not give
         (`asked_details`): the intent's `template` if it gives it, else a hand-off (the shop's texts
         do not say); None when the answer gives it or nothing is asked."""
+        waited = waited_too_long(text, answer, lang) if self.settings.waited_too_long else None
+        if waited:
+            return Choice(HANDOFF, waited)
         detail = unanswered_detail(text, answer, lang) if self.settings.asked_details else None
         if detail is None:
             return None

@@ -332,3 +332,34 @@ def test_an_answer_that_states_an_amount_or_asks_nothing_of_it_is_sent() -> None
     assert choice is not None and "tax" in choice.reason
     off = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(asked_details=False))
     assert off.unanswered("is there a fee to change the delivery address?", "en", "See My account.") is None
+
+
+REFUND = ("Refunds go back to your original payment method within 5-7 business days after your return "
+          "reaches our warehouse. Your bank may take 2-3 more days to show it.")
+REFUND_ZH = "退货送达我们的仓库后，退款会在5-7个工作日内退回您的原支付方式。您的银行可能还需要2-3天才会显示这笔退款。"
+
+
+def test_a_customer_who_waited_longer_than_the_answer_says_gets_the_offer_of_a_person() -> None:
+    for text, lang, answer, days in [
+            ("my refund was approved three weeks ago and there's still nothing on my card", "en", REFUND, "21"),
+            ("it's been a month and the duplicate charge is still on my card", "en",
+             "A duplicate charge is released within 3 business days.", "30"),
+            ("退货的钱等了十二天了，还是没到账", "zh", REFUND_ZH, "12"),
+            ("重複扣款都一個月了還沒退回", "zh", "重复的那一笔会在3个工作日内自动释放。", "30")]:
+        choice = chooser().unanswered(text, lang, answer)
+        assert choice is not None and choice.kind == HANDOFF, text
+        assert f"waited about {days} days" in choice.reason, choice.reason
+
+
+def test_a_wait_within_the_answers_time_or_a_question_whether_keeps_the_answer() -> None:
+    for text, lang, answer in [
+            ("returned the shoes 3 days ago, no refund yet", "en", REFUND),
+            ("鞋子三天前寄回去了，还没退款", "zh", REFUND_ZH),
+            # asks whether, and the answer's 30 days tells
+            ("I bought these boots 6 weeks ago, can I still send them back?", "en",
+             "You can return unused items within 30 days of delivery."),
+            ("it's been two weeks and still no reply", "en", "We answer every e-mail."),  # the answer states no time
+    ]:
+        assert chooser().unanswered(text, lang, answer) is None, text
+    off = AnswerChooser([], ChoiceSettings(waited_too_long=False))
+    assert off.unanswered("my refund was approved three weeks ago and there's still nothing", "en", REFUND) is None

@@ -307,6 +307,9 @@ class GenerativeResponsePolicy(Policy):
             #   asked_details (true): a message asking for an amount (a fee, a price, a limit, a
             #     duration) or a tax gets the offer of a person when the answer chosen (written
             #     response, corpus answer or generated reply) states none;
+            #   waited_too_long (true): a customer who has waited longer than the longest time the
+            #     answer chosen states, for something that has not happened yet ("three weeks ago
+            #     and still nothing"), gets the offer of a person;
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
             #   not_offered: intent -> {response, names}: a question of that intent naming one of
