@@ -88,6 +88,17 @@ def test_unknown_order_number_says_so(assistant: Assistant) -> None:
     assert any("I couldn't find order 99999" in reply for reply in replies), replies
 
 
+@pytest.mark.parametrize(("message", "expected_reply"), [
+    ("I sent my parcel back a month ago and there's still no refund", "connect you with a member of our team"),
+    ("I sent my parcel back 2 days ago and there's no refund yet", "within 5-7 business days"),
+    ("退货寄回去三周了，钱还没退回来", "需要我为您转接我们的客服人员吗"),
+])
+def test_a_wait_past_the_answers_time_gets_a_person_and_a_short_one_the_answer(
+        assistant: Assistant, message: str, expected_reply: str) -> None:
+    replies = assistant.say(message, new_conversation())
+    assert any(expected_reply in reply for reply in replies), replies
+
+
 @pytest.mark.parametrize(
     "message",
     ["", "   ", "a" * 10_000, "🙂🙂🙂👍", "你好，我的订单在哪里？", "\x00\x01\x02 binary \ufffd"],
