@@ -506,9 +506,10 @@ class AnswerChooser:
         return self._uncovered(self.corpus.nearest(text, lang))
 
     def unanswered(self, text: str, lang: str, answer: str, template: str | None = None) -> Choice | None:
-        """When `text` asks for an amount or a tax that `answer`, about to be sent, does not give
+        """A hand-off when the customer has waited longer than `answer`, about to be sent, says
+        (`waited_too_long`). When `text` asks for an amount or a tax that `answer` does not give
         (`asked_details`): the intent's `template` if it gives it, else a hand-off (the shop's texts
-        do not say); None when the answer gives it or nothing is asked."""
+        do not say). None when the answer stands."""
         waited = waited_too_long(text, answer, lang) if self.settings.waited_too_long else None
         if waited:
             return Choice(HANDOFF, waited)
