@@ -258,6 +258,13 @@ class ChoiceSettings:
                                  "(a list of what the shop does not offer)")
 
 
+def _name_matcher(name: str) -> re.Pattern:
+    """A name as it is found in a folded, lower-cased message: Chinese as it is written, English as
+    whole words (cash is not in cashmere)."""
+    key = re.escape(fold_traditional(normalise(name)).lower())
+    return re.compile(key if chinese_characters(key) else rf"(?<![a-z]){key}(?![a-z])")
+
+
 def content_words(text: str, lang: str) -> list[str]:
     """Words that carry meaning: English words of 4+ letters, Chinese words of 2+ characters."""
     text = fold_traditional(normalise(text)).lower()
@@ -409,6 +416,10 @@ class AnswerChooser:
         # intent -> the word forms common in its NLU examples (`common_words`): not a condition
         self.intent_words = {intent: set(words) for intent, words in (intent_words or {}).items()}
         self.vocabulary = set(vocabulary)
+        # intent -> (name, how it matches a folded message), longest first: "WeChat Pay" before "WeChat"
+        self._not_offered = {
+            intent: [(name, _name_matcher(name)) for name in sorted(entry["names"], key=len, reverse=True)]
+            for intent, entry in settings.not_offered.items()}
         self._english = sorted(w for w in self.vocabulary if not chinese_characters(w))
         self._chinese_characters = set("".join(w for w in self.vocabulary if chinese_characters(w)))
 
@@ -466,17 +477,14 @@ class AnswerChooser:
         """The written response that says no when `text`, of an intent in `not_offered`, names
         something the shop does not offer ("can I pay with bitcoin?"); else None. Names match
         as whole English words or as Chinese strings, in either script and either language."""
-        entry = self.settings.not_offered.get(intent)
-        if not entry:
+        names = self._not_offered.get(intent)
+        if not names:
             return None
         folded = fold_traditional(normalise(text)).lower()
-        for name in sorted(entry["names"], key=len, reverse=True):  # "WeChat Pay" before "WeChat"
-            key = fold_traditional(normalise(name)).lower()
-            found = (key in folded if chinese_characters(key)
-                     else re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", folded))
-            if found:
+        for name, matcher in names:
+            if matcher.search(folded):
                 return Choice(NOT_OFFERED, f"the message names {name}, which {intent}'s list does not have",
-                              response=entry["response"], named=name)
+                              response=self.settings.not_offered[intent]["response"], named=name)
         return None
 
     def clarify_options(self, ranking: list[tuple[str, float]], answerable: set[str]) -> tuple[str, ...]:
