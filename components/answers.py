@@ -22,9 +22,10 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   answer ("are your products tested on animals?" is 0.35 from its nearest, "is the product
   available?");
 - something the shop is known not to offer, named in a question whose template is a complete
-  list (`not_offered`: "can I pay with bitcoin?", 能用微信支付吗): a written response that says
-  no and names it, first of all, since a corpus answer or a generated "yes, we take ..." may
-  list the right methods without saying no to the one asked about;
+  list (`not_offered`: "can I pay with bitcoin?", 能用微信支付吗), or a place outside the countries
+  it delivers to (`delivers_to`: "can my order be sent to London?", 能寄到墨西哥吗): a written
+  response that says no and names it, first of all, since a corpus answer or a generated "yes,
+  we take ..." may list the right methods without saying no to the one asked about;
 - a word the shop's texts never use, in a question whose template is a complete list
   (`closed_intents`: payment methods, carriers): the facts do not cover it, so a person should
   answer rather than the list ("can I pay with dogecoin?");
@@ -64,6 +65,7 @@ import numpy as np
 from components.answer_classifier import AnswerClassifier
 from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
+from components.places import Destinations
 from components.text import LANGUAGES, chinese_characters, fold_traditional, normalise, tokenize, written_in
 
 TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF, NOT_OFFERED = (
@@ -241,7 +243,8 @@ class ChoiceSettings:
     asked_details: bool = True
     waited_too_long: bool = True
     closed_intents: list[str] = field(default_factory=list)
-    # intent -> {response: the written response that says no, names: what the shop does not offer}
+    # intent -> {response: the written response that says no, and either names: what the shop does
+    # not offer, or delivers_to: the countries it delivers to (a place anywhere else is a no)}
     not_offered: dict[str, dict] = field(default_factory=dict)
     keep_template_intents: list[str] = field(default_factory=list)
 
@@ -251,11 +254,24 @@ class ChoiceSettings:
             raise ValueError(f"corpus_encoder_languages: {', '.join(sorted(unknown))} is not one of "
                              f"{', '.join(LANGUAGES)}")
         for intent, entry in self.not_offered.items():
+            lists = [entry.get(key) for key in ("names", "delivers_to")] if isinstance(entry, dict) else []
             if (not isinstance(entry, dict) or not isinstance(entry.get("response"), str)
-                    or not isinstance(entry.get("names"), list) or not entry["names"]
-                    or not all(isinstance(name, str) and name.strip() for name in entry["names"])):
-                raise ValueError(f"not_offered: {intent} needs a `response` (a response name) and `names` "
-                                 "(a list of what the shop does not offer)")
+                    or sum(value is not None for value in lists) != 1
+                    or not all(isinstance(value, list) and value and all(isinstance(item, str) and item.strip()
+                                                                        for item in value)
+                               for value in lists if value is not None)):
+                raise ValueError(f"not_offered: {intent} needs a `response` (a response name) and either `names` "
+                                 "(a list of what the shop does not offer) or `delivers_to` (a list of the "
+                                 "country codes it delivers to)")
+            unknown = [code for code in entry.get("delivers_to") or [] if not re.fullmatch(r"[A-Z]{2}", code)]
+            if unknown:
+                raise ValueError(f"not_offered: {intent}: delivers_to takes ISO 3166 country codes such as US or CA, "
+                                 f"not {', '.join(unknown)}")
+
+    @property
+    def delivers_to(self) -> bool:
+        """Whether a question naming a place can be a no (`not_offered` with `delivers_to`)."""
+        return any("delivers_to" in entry for entry in self.not_offered.values())
 
 
 def _name_matcher(name: str) -> re.Pattern:
@@ -409,7 +425,7 @@ class AnswerChooser:
 
     def __init__(self, vocabulary: Iterable[str], settings: ChoiceSettings,
                  corpus: CorpusAnswers | None = None, intent_words: dict[str, list[str]] | None = None,
-                 classifier: AnswerClassifier | None = None) -> None:
+                 classifier: AnswerClassifier | None = None, places: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.corpus = corpus
         self.classifier = classifier if settings.corpus_classifier_ratio is not None else None
@@ -419,7 +435,9 @@ class AnswerChooser:
         # intent -> (name, how it matches a folded message), longest first: "WeChat Pay" before "WeChat"
         self._not_offered = {
             intent: [(name, _name_matcher(name)) for name in sorted(entry["names"], key=len, reverse=True)]
-            for intent, entry in settings.not_offered.items()}
+            for intent, entry in settings.not_offered.items() if "names" in entry}
+        # folded place name -> country (components/places.py), for `delivers_to`
+        self._destinations = Destinations(places) if places and settings.delivers_to else None
         self._english = sorted(w for w in self.vocabulary if not chinese_characters(w))
         self._chinese_characters = set("".join(w for w in self.vocabulary if chinese_characters(w)))
 
@@ -475,8 +493,17 @@ class AnswerChooser:
 
     def not_offered(self, text: str, intent: str) -> Choice | None:
         """The written response that says no when `text`, of an intent in `not_offered`, names
-        something the shop does not offer ("can I pay with bitcoin?"); else None. Names match
-        as whole English words or as Chinese strings, in either script and either language."""
+        something the shop does not offer ("can I pay with bitcoin?") or sends something to a
+        place outside the countries it delivers to ("can my order go to London?"); else None.
+        Names match as whole English words or as Chinese strings, in either script and either
+        language; places as components/places.py finds them."""
+        entry = self.settings.not_offered.get(intent)
+        if entry and "delivers_to" in entry and self._destinations is not None:
+            place = self._destinations.named(text)
+            if place and place.country not in entry["delivers_to"]:
+                return Choice(NOT_OFFERED, f"the message sends it to {place.name} ({place.country}), outside "
+                              f"{', '.join(entry['delivers_to'])}", response=entry["response"], named=place.name)
+            return None
         names = self._not_offered.get(intent)
         if not names:
             return None

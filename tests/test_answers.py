@@ -73,6 +73,48 @@ def test_not_offered_needs_a_response_and_names() -> None:
             ChoiceSettings(not_offered={"payment_methods": entry})
 
 
+@functools.lru_cache(maxsize=1)
+def delivering_chooser() -> AnswerChooser:
+    from components.places import world_places
+
+    entry = {"response": "utter_no_delivery_there", "delivers_to": ["US", "CA"]}
+    settings = ChoiceSettings(not_offered={"delivery_time": entry, "change_address": entry})
+    return AnswerChooser(shop_vocabulary(SHOP_TEXTS), settings, places=world_places())
+
+
+def test_a_place_the_shop_does_not_deliver_to_gets_a_no_that_names_it() -> None:
+    for text, lang, intent, named in [
+            ("can my order be sent to London instead?", "en", "change_address", "London"),
+            ("do you ship to the UK?", "en", "delivery_time", "UK"),
+            ("能寄到墨西哥吗", "zh", "delivery_time", "墨西哥"), ("我搬到巴黎了，地址能改吗", "zh", "change_address", "巴黎"),
+            ("爱尔兰能送吗", "zh", "delivery_time", "爱尔兰"), ("寄到倫敦要幾天", "zh", "delivery_time", "伦敦")]:
+        choice = delivering_chooser().before_generating(text, lang, intent, [(intent, 0.9)], ANSWERABLE,
+                                                        "nlu_fallback")
+        assert choice is not None and choice.kind == NOT_OFFERED, text
+        assert (choice.response, choice.named) == ("utter_no_delivery_there", named), text
+
+
+def test_places_it_delivers_to_and_names_that_are_no_destination_leave_the_answer_alone() -> None:
+    for text, intent in [("can I switch the address to my aunt's place in Montreal?", "change_address"),
+                         ("do you deliver to Georgia?", "delivery_time"),  # the state, not the country
+                         ("how long does shipping to Texas take", "delivery_time"),
+                         ("when will the Paris desk lamp get here?", "delivery_time"),  # a product
+                         ("is this teapot made in China? when does it arrive", "delivery_time"),
+                         ("can I change the address to 12 Jordan Street?", "change_address"),
+                         ("能把地址改到温哥华吗", "change_address"), ("寄到德州要几天", "delivery_time"),
+                         ("我买的那个巴黎台灯什么时候到", "delivery_time"), ("地址改成中山路12号可以吗", "change_address"),
+                         ("can you ship to London?", "payment_methods")]:  # not an intent set for it
+        assert delivering_chooser().not_offered(text, intent) is None, text
+
+
+def test_delivers_to_takes_country_codes() -> None:
+    with pytest.raises(ValueError, match="delivers_to takes ISO 3166 country codes"):
+        ChoiceSettings(not_offered={"delivery_time": {"response": "utter_no", "delivers_to": ["Canada"]}})
+    with pytest.raises(ValueError, match="either `names`"):
+        ChoiceSettings(not_offered={"delivery_time": {"response": "utter_no", "delivers_to": ["CA"],
+                                                      "names": ["London"]}})
+
+
 def test_known_words_typos_and_new_compounds_leave_the_answer_to_the_generator() -> None:
     for text, lang in [("can I pay with paypall?", "en"), ("Which payment methods?", "en"),
                        ("快递费多少", "zh"), ("可以用信用卡付款吗", "zh"), ("礼品卡能付款吗", "zh")]:

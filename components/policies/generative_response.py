@@ -69,6 +69,7 @@ from components.featurizers.encoder import EncoderError, EncoderSettings, WordEn
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, Reply, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
+from components.places import world_places
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
 from components.text import DEFAULT_LANGUAGE, LANGUAGES, detect_language, message_language, normalise, written_in
 
@@ -103,6 +104,8 @@ class LearntFromData:
     corpus_pairs: list[dict[str, str]] = field(default_factory=list)
     # intent -> the word forms common in its NLU examples: never part of a corpus question's condition
     intent_words: dict[str, list[str]] = field(default_factory=dict)
+    # folded place name -> ISO country code (components/places.py), for not_offered's delivers_to
+    places: dict[str, str] = field(default_factory=dict)
 
 
 def _nlu_examples(patterns: str | list[str]) -> dict[str, list[str]]:
@@ -315,6 +318,9 @@ class GenerativeResponsePolicy(Policy):
             #   not_offered: intent -> {response, names}: a question of that intent naming one of
             #     `names` (what the shop does not offer, e.g. ways to pay it does not take) gets
             #     `response`, with the name in the `not_offered` slot, before anything else;
+            #     or intent -> {response, delivers_to}: the same for a question sending something
+            #     to a place (a country, a US state or Canadian province, a city of 500,000 people,
+            #     in English or Chinese) outside the countries `delivers_to` lists (ISO codes);
             #   keep_template_intents: intents that always get their written response.
             # The policy's priority is then raised above RulePolicy's.
             "answer_choice": None,
@@ -361,7 +367,7 @@ class GenerativeResponsePolicy(Policy):
             encoder = GenerativeResponsePolicy._corpus_encoder(settings)
             corpus = CorpusAnswers(pairs, encoder.sentence_vectors if encoder else None,
                                    settings.corpus_encoder_languages)
-        return AnswerChooser(learnt.vocabulary, settings, corpus, learnt.intent_words, classifier)
+        return AnswerChooser(learnt.vocabulary, settings, corpus, learnt.intent_words, classifier, learnt.places)
 
     @staticmethod
     def _corpus_encoder(settings: ChoiceSettings) -> WordEncoder | None:
@@ -447,6 +453,7 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs, examples)
             self.learnt.intent_words = {intent: common_words(texts) for intent, texts in examples.items()}
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
+            self.learnt.places = world_places() if self.chooser.settings.delivers_to else {}
             self._usual_answers = None
             self.answer_classifier = self._answer_classifier(self.chooser.settings, examples)
             self.chooser = self._chooser(self.config, self.learnt, self.answer_classifier)
