@@ -103,7 +103,7 @@ def switch_off_answer_choice(agent) -> None:  # noqa: ANN001 - rasa.core.agent.A
         policy.priority = policy.config["priority"]
 
 
-def override_answer_choice(agent, overrides: dict[str, float]) -> None:  # noqa: ANN001 - rasa.core.agent.Agent
+def override_answer_choice(agent, overrides: dict[str, object]) -> None:  # noqa: ANN001 - rasa.core.agent.Agent
     """Thresholds of a trained model's answer choice, set anew: they are read when it answers, not learnt."""
     from components.policies import GenerativeResponsePolicy
 
@@ -113,7 +113,7 @@ def override_answer_choice(agent, overrides: dict[str, float]) -> None:  # noqa:
 
 
 async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: str,
-                  overrides: dict[str, float] | None = None) -> list[dict]:
+                  overrides: dict[str, object] | None = None) -> list[dict]:
     from rasa.core.agent import load_agent
     from rasa.core.utils import AvailableEndpoints
     from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered

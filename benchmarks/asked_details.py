@@ -1,21 +1,24 @@
-"""Does an answer-time check of `answer_choice` offer a person where it should, and only there?
-Measured on the dev set written for each check:
+"""Does an answer-time check of `answer_choice` offer a person (or say no) where it should, and
+only there? Measured on the dev set written for each check:
 
 - `asked_details`: benchmarks/data/dev_details_{en,zh}.yml, questions asking for an amount (a fee,
   a price, a limit, a duration) or a tax, each marked `covered` when the shop's facts give it (the
   answer should state it) or not (a person should answer);
 - `waited_too_long`: benchmarks/data/dev_waited_{en,zh}.yml, customers saying how long they have
   waited, each marked `overdue` when the wait is past the answer's time (a person should look) or
-  not (the answer still holds).
+  not (the answer still holds);
+- `destinations` (`not_offered`'s `delivers_to`): benchmarks/data/dev_destinations_{en,zh}.yml,
+  delivery and address questions naming a place outside the US and Canada (the answer should be
+  the no that names it), in them, or naming no destination.
 
 Neither language's sets are in a training file or in the held-out answer sets. Each question is
 asked in a new conversation of a trained model, with the check on and off (the same model; the
 checks are read at answer time).
 
-    .venv/bin/python benchmarks/asked_details.py [--check waited_too_long] [--model benchmarks/work/answers/full.tar.gz]
+    .venv/bin/python benchmarks/asked_details.py [--check NAME] [--model benchmarks/work/answers/full.tar.gz]
 
 The default model is the one `benchmarks/answers.py` trains from config.yml. Results:
-benchmarks/results/{asked_details,waited_too_long}.{md,json}.
+benchmarks/results/{asked_details,waited_too_long,destinations}.{md,json}.
 """
 
 from __future__ import annotations
@@ -35,16 +38,27 @@ from latency import action_server
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 HANDOFF = "utter_offer_handoff"
+NO_DELIVERY = "utter_no_delivery_there"
 FALLBACKS = {"utter_default", "action_default_fallback", "utter_clarify"}
+
+
+def without_delivers_to() -> dict:
+    """config.yml's `not_offered` without its `delivers_to` entries: the destinations check off."""
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    choice = next(p["answer_choice"] for p in config["policies"] if p.get("answer_choice"))
+    return {intent: entry for intent, entry in choice.get("not_offered", {}).items() if "delivers_to" not in entry}
 
 
 @dataclass(frozen=True)
 class Check:
     dev_set: str  # benchmarks/data/{dev_set}_{lang}.yml
     person_right: Callable[[dict], bool]  # from a dev set row
-    kinds: tuple[str, str]  # (a person is right, a person is wrong)
+    kinds: tuple[str, str]  # (the check's answer is right, it is wrong)
     title: str
     about: str
+    action: str = HANDOFF  # the check's answer
+    counted: str = "person offered"
+    switched_off: Callable[[], dict] | None = None  # the settings without the check; None: {name: False}
 
 
 CHECKS = {
@@ -57,6 +71,13 @@ CHECKS = {
                              "A person where the customer has waited past the answer's time",
                              "customers saying how long they have waited, past the answer's time (a person is the "
                              "right answer) or within it, or asking whether they still may (a person is wrong)"),
+    "destinations": Check("dev_destinations", lambda row: row["ships"] is False,
+                          ("outside the US and Canada", "in them, or no destination"),
+                          "A no where a delivery or address question names a place the shop does not ship to",
+                          "delivery and address questions naming a place outside the US and Canada (the no that "
+                          "names it is the right answer), in them, or naming no destination (a no is wrong)",
+                          NO_DELIVERY, "no that names the place",
+                          lambda: {"not_offered": without_delivers_to()}),
 }
 
 
@@ -78,9 +99,10 @@ def main() -> None:
     asked = questions(check, "en") + questions(check, "zh")
     WORK.mkdir(parents=True, exist_ok=True)
     with action_server(WORK / f"{args.check}_actions.log") as endpoints:
-        runs = {setting: asyncio.run(ask_all(args.model, endpoints, asked, f"{args.check}-{setting}",
-                                             {args.check: setting == "on"}))
-                for setting in ("off", "on")}
+        switches = {"off": check.switched_off() if check.switched_off else {args.check: False},
+                    "on": {} if check.switched_off else {args.check: True}}
+        runs = {setting: asyncio.run(ask_all(args.model, endpoints, asked, f"{args.check}-{setting}", switch))
+                for setting, switch in switches.items()}
     rows = []
     for setting, outcomes in runs.items():
         for lang in ("en", "zh"):
@@ -88,15 +110,15 @@ def main() -> None:
                 mine = [o for question, o in zip(asked, outcomes, strict=True)
                         if question["lang"] == lang and question["kind"] == kind]
                 rows.append({args.check: setting, "language": lang, "kind": kind, "questions": len(mine),
-                             "person_offered": sum(HANDOFF in o["actions"] for o in mine),
+                             "checked": sum(check.action in o["actions"] for o in mine),
                              "fallback": sum(bool(FALLBACKS & set(o["actions"])) for o in mine)})
     commit = reproduce.commit()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [*reproduce.lines(command), "", f"# {check.title}", "",
              f"{date}, commit {commit}, model {args.model.name}. benchmarks/data/{check.dev_set}_*.yml: {check.about}.",
-             "", f"| {args.check} | language | questions | person offered | fallback or question back |",
+             "", f"| {args.check} | language | questions | {check.counted} | fallback or question back |",
              "|---|---|---|---|---|"]
-    lines += [f"| {r[args.check]} | {r['language']} | {r['kind']} | {r['person_offered']} of {r['questions']} "
+    lines += [f"| {r[args.check]} | {r['language']} | {r['kind']} | {r['checked']} of {r['questions']} "
               f"| {r['fallback']} |" for r in rows]
     details = {setting: [{"text": q["text"], "kind": q["kind"], "actions": o["actions"], "replies": o["replies"]}
                          for q, o in zip(asked, outcomes, strict=True)] for setting, outcomes in runs.items()}

@@ -86,7 +86,8 @@ def test_a_place_the_shop_does_not_deliver_to_gets_a_no_that_names_it() -> None:
     for text, lang, intent, named in [
             ("can my order be sent to London instead?", "en", "change_address", "London"),
             ("do you ship to the UK?", "en", "delivery_time", "UK"),
-            ("能寄到墨西哥吗", "zh", "delivery_time", "墨西哥"), ("我搬到巴黎了，地址能改吗", "zh", "change_address", "巴黎"),
+            ("能寄到墨西哥吗", "zh", "delivery_time", "墨西哥"),
+            ("我搬到巴黎了，地址能改吗", "zh", "change_address", "巴黎"),
             ("爱尔兰能送吗", "zh", "delivery_time", "爱尔兰"), ("寄到倫敦要幾天", "zh", "delivery_time", "伦敦")]:
         choice = delivering_chooser().before_generating(text, lang, intent, [(intent, 0.9)], ANSWERABLE,
                                                         "nlu_fallback")
@@ -102,7 +103,8 @@ def test_places_it_delivers_to_and_names_that_are_no_destination_leave_the_answe
                          ("is this teapot made in China? when does it arrive", "delivery_time"),
                          ("can I change the address to 12 Jordan Street?", "change_address"),
                          ("能把地址改到温哥华吗", "change_address"), ("寄到德州要几天", "delivery_time"),
-                         ("我买的那个巴黎台灯什么时候到", "delivery_time"), ("地址改成中山路12号可以吗", "change_address"),
+                         ("我买的那个巴黎台灯什么时候到", "delivery_time"),
+                         ("地址改成中山路12号可以吗", "change_address"),
                          ("can you ship to London?", "payment_methods")]:  # not an intent set for it
         assert delivering_chooser().not_offered(text, intent) is None, text
 

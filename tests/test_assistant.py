@@ -20,6 +20,7 @@ def new_conversation() -> str:
         ("hello!", "How can I help you today?"),
         ("are you a real person or a bot?", "virtual assistant (a bot)"),
         ("how long will shipping take to Canada?", "Standard delivery takes 3-5 business days"),
+        ("can my order be sent to London instead?", "Sorry, we can't deliver to London: we only ship to"),
         ("which payment options do you accept?", "Visa, Mastercard, American Express, PayPal"),
         ("can I pay with bitcoin?", "Sorry, we don't accept bitcoin. We accept Visa"),
         ("my payment was declined", "A declined payment is never charged"),

@@ -40,6 +40,8 @@ def is_english(reply: str) -> bool:
         ("我的订单 12345 到哪了", "订单12345已由UPS发货"),
         # a way to pay the shop does not take gets a no that names it, then the list
         ("可以用微信支付吗？", "微信支付不在我们的支付方式之内。我们接受Visa"),
+        # so does a place it does not deliver to
+        ("能寄到墨西哥吗", "抱歉，我们无法配送到墨西哥：我们只配送美国和加拿大境内的地址"),
         ("我要退货", "30天内退货"),
         # the template or, with the answer choice, a corpus answer in other words: both say to check these
         ("付款一直失败怎么办", "账单地址"),

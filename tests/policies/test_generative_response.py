@@ -251,7 +251,8 @@ def choosing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "unsure_corpus_similarity": 0.5, "unsure_corpus_encoder_similarity": 0.7, "condition_margin": 0.0,
         "corpus_classifier_ratio": 0.15, "closed_intents": ["payment_methods"],
         "not_offered": {"payment_methods": {"response": "utter_payment_method_not_accepted",
-                                            "names": ["bitcoin", "比特币"]}}})
+                                            "names": ["bitcoin", "比特币"]},
+                        "delivery_time": {"response": "utter_no_delivery_there", "delivers_to": ["US", "CA"]}}})
 
 
 @pytest.fixture(scope="module")
@@ -361,6 +362,18 @@ def test_a_way_to_pay_the_shop_does_not_take_gets_its_no_naming_it(choosing_agen
     assert metadata["answer_choice"]["kind"] == "not_offered" and "bitcoin" in metadata["answer_choice"]["reason"]
     action, _, _, metadata, _ = predict(choosing_agent, said("可以用比特幣付款嗎", "payment_methods"))
     assert action == "utter_payment_method_not_accepted", metadata
+
+
+def test_a_place_the_shop_does_not_deliver_to_gets_its_no_from_the_saved_model(choosing_agent: Agent) -> None:
+    """The place names are read when training and travel inside the model."""
+    action, _, optional_events, metadata, _ = predict(choosing_agent, said("do you ship to Germany?", "delivery_time"))
+    assert action == "utter_no_delivery_there", metadata
+    assert [(e.key, e.value) for e in optional_events] == [("not_offered", "Germany")]
+    action, _, optional_events, _, _ = predict(choosing_agent, said("能寄到墨西哥吗", "delivery_time"))
+    assert [(action, e.value) for e in optional_events] == [("utter_no_delivery_there", "墨西哥")]
+    action, _, _, metadata, _ = predict(choosing_agent, said("how long does shipping to Toronto take?",
+                                                             "delivery_time"))
+    assert action != "utter_no_delivery_there", metadata
 
 
 def test_not_offered_needs_its_response_and_slot_in_the_domain() -> None:
