@@ -82,12 +82,31 @@ def chinese_characters(text: str) -> int:
     return len(_CJK.findall(text))
 
 
+# The words a sentence is built with, as opposed to the names and nouns a bilingual customer
+# borrows from the other language ("can I pay with 支付宝?", "我的 order 怎么还没 ship").
+_ENGLISH_GRAMMAR = frozenset(
+    "i you we my your our me us it this that is are was were am be do does did don't can could will would "
+    "should have has had not no the a an to with for of in on at from how what where when why which who "
+    "please there and or but".split())
+_CHINESE_GRAMMAR = frozenset("的了吗呢吧啊呀嘛我你您们他她它这那是不没能可以要想怎么什哪在会有还就都很把被给请帮")
+
+
 def detect_language(text: str) -> str:
-    """`zh` when Chinese characters make up at least a fifth of the letters, else `en`."""
+    """`en` or `zh`. A message in one script is in that language. One that mixes them is in the
+    language whose grammar words it uses more (I, can, with; 的, 吗, 怎么), the other language's
+    words being borrowed names and nouns; with as many of each, `zh` when Chinese characters make
+    up at least a fifth of the letters."""
     if not _CJK.search(text):
         return "en"
+    plain = PLACEHOLDER_PATTERN.sub(" ", text)
+    if not _LATIN_LETTER.search(plain):
+        return "zh"
+    english = sum(word.lower() in _ENGLISH_GRAMMAR for word in _LATIN_WORD.findall(plain))
+    chinese_grammar = sum(character in _CHINESE_GRAMMAR for character in plain)
+    if english != chinese_grammar:
+        return "en" if english > chinese_grammar else "zh"
     chinese = chinese_characters(text)
-    latin = len(_LATIN_LETTER.findall(PLACEHOLDER_PATTERN.sub(" ", text)))
+    latin = len(_LATIN_LETTER.findall(plain))
     return "zh" if chinese * 5 >= chinese + latin else "en"
 
 

@@ -87,7 +87,7 @@ def test_a_message_without_letters_has_no_language() -> None:
 
 def test_a_chinese_reply_naming_many_brands_is_still_chinese() -> None:
     reply = "可以！支持 Visa、Mastercard、American Express、PayPal、Apple Pay 和 Google Pay。"
-    assert detect_language(reply) == "en"  # a customer's message this Latin would be read as English
+    assert detect_language(reply) == "zh"  # its grammar is Chinese (可以, 和), its names Latin
     assert written_in(reply, "zh") and not written_in(reply, "en")
     assert written_in("Yes, we take PayPal.", "en") and not written_in("Yes, we take PayPal.", "zh")
     assert written_in("Yes, we take PayPal.", None)
@@ -96,7 +96,10 @@ def test_a_chinese_reply_naming_many_brands_is_still_chinese() -> None:
 @pytest.mark.parametrize(
     ("text", "lang"),
     [("where is my order?", "en"), ("我的订单在哪里？", "zh"), ("订单 [ORDER_ID] 在哪里", "zh"),
-     ("my 订单 is late, please check it today", "en")],
+     ("my 订单 is late, please check it today", "en"),
+     # mixed: the language whose grammar words it uses, not the one it borrows a name or noun from
+     ("can I pay with 支付宝?", "en"), ("can you 转人工 please", "en"), ("我要 real person", "zh"),
+     ("怎么 reset password", "zh"), ("thanks 啦，很有用", "zh"), ("谢谢 kefu, super helpful", "en")],
 )
 def test_detect_language(text: str, lang: str) -> None:
     assert detect_language(text) == lang
