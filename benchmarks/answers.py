@@ -44,7 +44,8 @@ WORK = ROOT / "benchmarks" / "work" / "answers"
 SETS = {"en": ROOT / "benchmarks" / "data" / "answers_en.yml", "zh": ROOT / "benchmarks" / "data" / "answers_zh.yml"}
 POLICY = "components.policies.GenerativeResponsePolicy"
 # utter_complaint and utter_offer_handoff offer a person
-HANDOFF_ACTIONS = {"action_human_handoff", "utter_complaint", "utter_handoff", "utter_offer_handoff"}
+HANDOFF_ACTIONS = {"action_human_handoff", "utter_complaint", "utter_handoff", "utter_offer_handoff",
+                   "utter_offer_handoff_overdue"}
 # a clarifying question answers nothing yet, so it counts as a fallback
 FALLBACK_ACTIONS = {"utter_default", "action_default_fallback", "utter_clarify"}
 TRAINED_SYSTEMS = ("templates", "full", "full-rag")

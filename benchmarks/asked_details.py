@@ -38,6 +38,7 @@ from latency import action_server
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 HANDOFF = "utter_offer_handoff"
+OVERDUE_OFFER = "utter_offer_handoff_overdue"  # the offer of a person that says sorry for the wait
 NO_DELIVERY = "utter_no_delivery_there"
 FALLBACKS = {"utter_default", "action_default_fallback", "utter_clarify"}
 
@@ -70,7 +71,8 @@ CHECKS = {
                              ("wait past the answer's time", "wait within it or whether"),
                              "A person where the customer has waited past the answer's time",
                              "customers saying how long they have waited, past the answer's time (a person is the "
-                             "right answer) or within it, or asking whether they still may (a person is wrong)"),
+                             "right answer) or within it, or asking whether they still may (a person is wrong)",
+                             OVERDUE_OFFER),
     "destinations": Check("dev_destinations", lambda row: row["ships"] is False,
                           ("outside the US and Canada", "in them, or no destination"),
                           "A no where a delivery or address question names a place the shop does not ship to",

@@ -221,6 +221,7 @@ class Choice:
     similarity: float = 0.0  # of its corpus question to the message (retrieved)
     response: str = ""  # the written response that says no (not_offered)
     named: str = ""  # what the message asks for that the shop does not offer (not_offered)
+    overdue: bool = False  # a hand-off because the customer has waited past the answer's time
 
 
 @dataclass
@@ -547,7 +548,7 @@ class AnswerChooser:
         do not say). None when the answer stands."""
         waited = waited_too_long(text, answer, lang) if self.settings.waited_too_long else None
         if waited:
-            return Choice(HANDOFF, waited)
+            return Choice(HANDOFF, waited, overdue=True)
         detail = unanswered_detail(text, answer, lang) if self.settings.asked_details else None
         if detail is None:
             return None

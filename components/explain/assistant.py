@@ -32,7 +32,7 @@ from components.text import detect_language
 
 UNSURE_INTENT = "nlu_fallback"  # FallbackClassifier's intent
 FALLBACK_ACTIONS = ("action_default_fallback", "action_two_stage_fallback")
-HANDOFF_ACTIONS = ("action_human_handoff", "utter_offer_handoff")
+HANDOFF_ACTIONS = ("action_human_handoff", "utter_offer_handoff", "utter_offer_handoff_overdue")
 BATCH = 64  # perturbed messages parsed in one run of the NLU graph
 
 

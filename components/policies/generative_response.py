@@ -81,6 +81,10 @@ POLICY_FILE = "policy.json"
 ANSWER_CLASSIFIER_FILE = "answer_classifier.pkl"
 CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, INTENT_LABELS_RESPONSE = \
     "utter_clarify", "utter_offer_handoff", "utter_intent_labels"
+# the offer of a person to a customer who has waited too long: it says sorry for the wait instead
+# of "I'm not sure I can answer that"; domains without it get the general offer
+OVERDUE_OFFER_RESPONSE = "utter_offer_handoff_overdue"
+OFFER_RESPONSES = (CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, OVERDUE_OFFER_RESPONSE)  # the customer answers them
 NOT_OFFERED_SLOT = "not_offered"  # what the customer asked for that the shop does not offer
 UNSURE_INTENT = "nlu_fallback"
 
@@ -593,7 +597,7 @@ class GenerativeResponsePolicy(Policy):
         if feedback_action and tracker.latest_action_name == feedback_action:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
-        if self.chooser and tracker.latest_action_name in (CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE):
+        if self.chooser and tracker.latest_action_name in OFFER_RESPONSES:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0  # the customer answers
             return self._prediction(probabilities)
         message = tracker.latest_message
@@ -666,7 +670,9 @@ class GenerativeResponsePolicy(Policy):
 
     def _handoff_offer(self, domain: Domain, choice: Choice) -> PolicyPrediction:
         probabilities = self._default_predictions(domain)
-        probabilities[domain.index_for_action(HANDOFF_OFFER_RESPONSE)] = 1.0
+        offer = OVERDUE_OFFER_RESPONSE if choice.overdue and OVERDUE_OFFER_RESPONSE in domain.responses \
+            else HANDOFF_OFFER_RESPONSE
+        probabilities[domain.index_for_action(offer)] = 1.0
         return self._prediction(probabilities, action_metadata={"answer_choice": {"kind": choice.kind,
                                                                                   "reason": choice.reason}})
 

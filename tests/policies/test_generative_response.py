@@ -376,6 +376,16 @@ def test_a_place_the_shop_does_not_deliver_to_gets_its_no_from_the_saved_model(c
     assert action != "utter_no_delivery_there", metadata
 
 
+def test_a_wait_past_the_answers_time_gets_the_offer_that_says_sorry_for_it(choosing_agent: Agent) -> None:
+    action, _, _, metadata, _ = predict(choosing_agent, said(
+        "my refund was approved three weeks ago and there's still nothing", "refund_status"))
+    assert action == "utter_offer_handoff_overdue", metadata
+    assert "waited about 21 days" in metadata["answer_choice"]["reason"]
+    # other hand-offs keep the general offer
+    action, _, _, metadata, _ = predict(choosing_agent, said("can I pay with dogecoin?", "payment_methods"))
+    assert action == "utter_offer_handoff", metadata
+
+
 def test_not_offered_needs_its_response_and_slot_in_the_domain() -> None:
     from rasa.shared.core.domain import Domain
     from rasa.shared.exceptions import InvalidConfigException
