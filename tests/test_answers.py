@@ -98,6 +98,7 @@ def test_a_place_the_shop_does_not_deliver_to_gets_a_no_that_names_it() -> None:
 def test_places_it_delivers_to_and_names_that_are_no_destination_leave_the_answer_alone() -> None:
     for text, intent in [("can I switch the address to my aunt's place in Montreal?", "change_address"),
                          ("do you deliver to Georgia?", "delivery_time"),  # the state, not the country
+                         ("can you ship to Birmingham?", "delivery_time"),  # Alabama's, a fifth of England's
                          ("how long does shipping to Texas take", "delivery_time"),
                          ("when will the Paris desk lamp get here?", "delivery_time"),  # a product
                          ("is this teapot made in China? when does it arrive", "delivery_time"),

@@ -457,7 +457,8 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs, examples)
             self.learnt.intent_words = {intent: common_words(texts) for intent, texts in examples.items()}
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
-            self.learnt.places = world_places() if self.chooser.settings.delivers_to else {}
+            self.learnt.places = world_places(self.chooser.settings.home_countries) \
+                if self.chooser.settings.delivers_to else {}
             self._usual_answers = None
             self.answer_classifier = self._answer_classifier(self.chooser.settings, examples)
             self.chooser = self._chooser(self.config, self.learnt, self.answer_classifier)
