@@ -138,8 +138,11 @@ async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: st
         actions += [e.metadata.get("utter_action") for e in turn if isinstance(e, BotUttered) and e.metadata
                     and e.metadata.get("utter_action")]
         texts = [e.text for e in turn if isinstance(e, BotUttered) and e.text]
+        choice = next((e.metadata["answer_choice"] for e in turn if isinstance(e, ActionExecuted) and e.metadata
+                       and e.metadata.get("answer_choice")), None)
         outcomes.append({"text": question["text"], "kind": question["kind"], "intent": question["intent"],
                          "predicted_intent": events[last_user].intent_name, "actions": actions, "replies": texts,
+                         "answer_choice": choice,
                          "outcome": judge(question, texts, actions)})
     return outcomes
 

@@ -9,7 +9,10 @@ only there? Measured on the dev set written for each check:
   not (the answer still holds);
 - `destinations` (`not_offered`'s `delivers_to`): benchmarks/data/dev_destinations_{en,zh}.yml,
   delivery and address questions naming a place outside the US and Canada (the answer should be
-  the no that names it), in them, or naming no destination.
+  the no that names it), in them, or naming no destination;
+- `contrast`: benchmarks/data/dev_contrast_{en,zh}.yml, messages setting what the customer wants
+  against what they do not, and messages whose "not" is the question itself, each labelled with
+  the intent it should be answered as.
 
 Neither language's sets are in a training file or in the held-out answer sets. Each question is
 asked in a new conversation of a trained model, with the check on and off (the same model; the
@@ -59,6 +62,8 @@ class Check:
     about: str
     action: str = HANDOFF  # the check's answer
     counted: str = "person offered"
+    # whether an answer counts (default: it is `action`), from the question and its outcome
+    counts: Callable[[dict, dict], bool] | None = None
     switched_off: Callable[[], dict] | None = None  # the settings without the check; None: {name: False}
 
 
@@ -73,6 +78,13 @@ CHECKS = {
                              "customers saying how long they have waited, past the answer's time (a person is the "
                              "right answer) or within it, or asking whether they still may (a person is wrong)",
                              OVERDUE_OFFER),
+    "contrast": Check("dev_contrast", lambda row: row["contrast"],
+                      ("wants one thing, not another", "a not that is the question"),
+                      "Answered as the intent of what the customer wants, not of what they do not",
+                      "messages setting what the customer wants against what they do not (labelled with the "
+                      "wanted part's intent) or whose not is the question itself (labelled with their own)",
+                      counted="answered as the labelled intent",
+                      counts=lambda question, outcome: answered_as(outcome) == question["intent"]),
     "destinations": Check("dev_destinations", lambda row: row["ships"] is False,
                           ("outside the US and Canada", "in them, or no destination"),
                           "A no where a delivery or address question names a place the shop does not ship to",
@@ -83,10 +95,16 @@ CHECKS = {
 }
 
 
+def answered_as(outcome: dict) -> str:
+    """The intent a message was answered as: the one the answer choice read from the corpus, or NLU's."""
+    understood = (outcome.get("answer_choice") or {}).get("understood_as")
+    return understood["intent"] if understood else outcome["predicted_intent"]
+
+
 def questions(check: Check, lang: str) -> list[dict]:
     rows = yaml.safe_load((DATA / f"{check.dev_set}_{lang}.yml").read_text(encoding="utf-8"))["questions"]
-    return [{"text": row["text"], "kind": check.kinds[0] if check.person_right(row) else check.kinds[1], "intent": "",
-             "lang": lang, "accept": {}} for row in rows]
+    return [{"text": row["text"], "kind": check.kinds[0] if check.person_right(row) else check.kinds[1],
+             "intent": row.get("intent", ""), "lang": lang, "accept": {}} for row in rows]
 
 
 def main() -> None:
@@ -109,11 +127,12 @@ def main() -> None:
     for setting, outcomes in runs.items():
         for lang in ("en", "zh"):
             for kind in reversed(check.kinds):
-                mine = [o for question, o in zip(asked, outcomes, strict=True)
+                mine = [(question, o) for question, o in zip(asked, outcomes, strict=True)
                         if question["lang"] == lang and question["kind"] == kind]
                 rows.append({args.check: setting, "language": lang, "kind": kind, "questions": len(mine),
-                             "checked": sum(check.action in o["actions"] for o in mine),
-                             "fallback": sum(bool(FALLBACKS & set(o["actions"])) for o in mine)})
+                             "checked": sum(check.counts(q, o) if check.counts else check.action in o["actions"]
+                                            for q, o in mine),
+                             "fallback": sum(bool(FALLBACKS & set(o["actions"])) for _, o in mine)})
     commit = reproduce.commit()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [*reproduce.lines(command), "", f"# {check.title}", "",

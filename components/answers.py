@@ -192,6 +192,39 @@ def waited_too_long(message: str, answer: str, lang: str) -> str | None:
             "states: a person should look")
 
 
+# What a customer does not want, set against what they do ("I don't want a refund, I just want a
+# new one"; "how do I change my email? not the password"): NLU reads the words of both.
+_CLAUSE_END = re.compile(r"[,;.!?，；。！？]+|\s+but\s+|\s+-+\s+|\s*—+\s*", re.IGNORECASE)
+_NEGATED = {"en": _words(r"(?:do|does|did|am|is|are|was|were)\s*n[o']?t", "don'?t", "not", "never", "no need",
+                         "no longer", r"i'?m not"),
+            "zh": re.compile("不|没|别|无需")}
+_WANTED = {"en": re.compile(r"^(?:but\s+)?(?:i\s+)?(?:just|only|rather|actually|instead)\b|"
+                            r"^(?:but\s+)?i(?:'d| would)?\s+(?:just\s+|only\s+)?(?:want|need|like|'d like)\b|"
+                            r"^but\b|\binstead\b", re.IGNORECASE),
+           "zh": re.compile("^(?:但是?|可是|我)?(?:就是|只是|只想|只要|就想|而是|是想|我是想|想要|我想|我要|要)")}
+_NOT_THIS = {"en": re.compile(r"^not\b", re.IGNORECASE), "zh": re.compile("^(?:不是|不要|而不是)")}
+
+
+def wanted_part(text: str, lang: str) -> str | None:
+    """The part of `text` that says what the customer wants, where they set it against what they
+    do not: the clauses after a negated one that start with "just", "I want", 只是, 我是想 ...; or
+    those before a short "not X" (不是X) at the end. None for other messages, whose "not" is
+    mostly the question itself ("my parcel has not arrived")."""
+    if lang not in _WANTED:
+        return None
+    clauses = [c.strip() for c in _CLAUSE_END.split(normalise(text)) if c and c.strip()]
+    if len(clauses) < 2:
+        return None
+    if _NEGATED[lang].search(clauses[0]):
+        for i, clause in enumerate(clauses[1:], start=1):
+            if _WANTED[lang].search(clause) and not _NEGATED[lang].search(clause.split(" ")[0]):
+                return " ".join(clauses[i:]) if lang == "en" else "，".join(clauses[i:])
+    for i, clause in enumerate(clauses[1:], start=1):
+        if _NOT_THIS[lang].search(clause) and len(clause) <= (40 if lang == "en" else 10):
+            return " ".join(clauses[:i]) if lang == "en" else "，".join(clauses[:i])
+    return None
+
+
 # "where can I check how much is left?" asks where to look, not for the amount
 _LOOKUP = {"en": _words("(?:how|where) (?:do|can|could|would) i (?:check|see|find|look up|view)"),
            "zh": re.compile("(?:怎么|怎样|如何|在哪(?:里|儿)?|哪里|去哪(?:里|儿)?)(?:查|看|找)")}
@@ -243,6 +276,7 @@ class ChoiceSettings:
     corpus_classifier_ratio: float | None = None
     asked_details: bool = True
     waited_too_long: bool = True
+    contrast: bool = True
     closed_intents: list[str] = field(default_factory=list)
     # intent -> {response: the written response that says no, and either names: what the shop does
     # not offer, or delivers_to: the countries it delivers to (a place anywhere else is a no)}
@@ -539,6 +573,15 @@ class AnswerChooser:
         threshold = (self.settings.unsure_corpus_encoder_similarity if nearest.in_meaning
                      else self.settings.unsure_corpus_similarity)
         return nearest if nearest.similarity >= threshold else None
+
+    def wanted_intent(self, wanted: str, lang: str, intent: str, intents: Collection[str]) -> Nearest | None:
+        """For a message that sets what the customer wants against what they do not, the wanted
+        part (`wanted_part`): the corpus question close enough to it to answer the message as that
+        question's intent, when that is not `intent`, NLU's; else None."""
+        if not self.settings.contrast:
+            return None
+        nearest = self.understood_by_corpus(wanted, lang, intents)
+        return nearest if nearest is not None and nearest.pair.intent != intent else None
 
     def uncovered(self, text: str, lang: str) -> Choice | None:
         """A hand-off when no corpus question is close to `text` in meaning; else None."""

@@ -20,6 +20,7 @@ from components.answers import (
     SentenceEncoder,
     common_words,
     shop_vocabulary,
+    wanted_part,
 )
 
 SHOP_TEXTS = [
@@ -116,6 +117,20 @@ def test_delivers_to_takes_country_codes() -> None:
     with pytest.raises(ValueError, match="either `names`"):
         ChoiceSettings(not_offered={"delivery_time": {"response": "utter_no", "delivers_to": ["CA"],
                                                       "names": ["London"]}})
+
+
+def test_the_wanted_part_of_a_message_that_sets_it_against_what_is_not_wanted() -> None:
+    for text, lang, wanted in [
+            ("I don't want a voucher, I just want my money back", "en", "I just want my money back"),
+            ("not interested in the newsletter, but I need my invoice", "en", "I need my invoice"),
+            ("how do I change my delivery address? not the billing one", "en", "how do I change my delivery address"),
+            ("我不想要优惠券，只想退钱", "zh", "只想退钱"), ("怎么改收货地址？不是账单地址", "zh", "怎么改收货地址")]:
+        assert wanted_part(text, lang) == wanted, text
+    # a "not" that is the question itself, or no second clause that says what is wanted
+    for text, lang in [("my parcel has not arrived, where is it?", "en"), ("I don't want emails anymore", "en"),
+                       ("I didn't get a receipt, can you send it?", "en"), ("包裹还没到，在哪呢", "zh"),
+                       ("这件不想要了，怎么退", "zh"), ("", "en")]:
+        assert wanted_part(text, lang) is None, text
 
 
 def test_known_words_typos_and_new_compounds_leave_the_answer_to_the_generator() -> None:

@@ -62,6 +62,7 @@ from components.answers import (
     CorpusPair,
     common_words,
     shop_vocabulary,
+    wanted_part,
 )
 from components.catalogue import LANGUAGE_SLOT, response_variant, variant_language
 from components.corpus import BuildConfig, Pair, corpus_paths, file_digest, split_corpus
@@ -317,6 +318,10 @@ class GenerativeResponsePolicy(Policy):
             #   waited_too_long (true): a customer who has waited longer than the longest time the
             #     answer chosen states, for something that has not happened yet ("three weeks ago
             #     and still nothing"), gets the offer of a person;
+            #   contrast (true): a message that sets what the customer wants against what they do
+            #     not ("I don't want a voucher, just my money back") is answered as the
+            #     intent of a corpus question close to the wanted part, by the unsure_corpus_*
+            #     similarities, where that differs from NLU's;
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
             #   not_offered: intent -> {response, names}: a question of that intent naming one of
@@ -682,8 +687,13 @@ class GenerativeResponsePolicy(Policy):
         assert self.chooser is not None
         probabilities = self._default_predictions(domain)
         lang = self._language(tracker, text)
-        understood = (self.chooser.understood_by_corpus(text, lang, self._understandable_intents(domain))
-                      if intent == UNSURE_INTENT else None)
+        understandable = self._understandable_intents(domain)
+        if intent == UNSURE_INTENT:
+            understood, why = self.chooser.understood_by_corpus(text, lang, understandable), "NLU was unsure"
+        else:
+            wanted = wanted_part(text, lang)
+            understood = self.chooser.wanted_intent(wanted, lang, intent, understandable) if wanted else None
+            why = f"NLU read {intent}, but what the message asks for is {wanted!r}"
         if understood:
             intent = understood.pair.intent
         ranking = [(r["name"], r["confidence"]) for r in tracker.latest_message.parse_data.get("intent_ranking", [])]
@@ -703,7 +713,7 @@ class GenerativeResponsePolicy(Policy):
         logger.debug("GenerativeResponsePolicy: %s for %r: %s", choice.kind, text, choice.reason)
         metadata: dict[str, Any] = {"answer_choice": {"kind": choice.kind, "reason": choice.reason}}
         if understood:
-            metadata["answer_choice"]["reason"] = (f"NLU was unsure; the corpus question {understood.pair.question!r} "
+            metadata["answer_choice"]["reason"] = (f"{why}; the corpus question {understood.pair.question!r} "
                                                    f"({understood.similarity:.2f}) is {intent}: {choice.reason}")
             metadata["answer_choice"]["understood_as"] = {
                 "intent": intent, "question": understood.pair.question, "similarity": round(understood.similarity, 4)}
@@ -734,7 +744,7 @@ class GenerativeResponsePolicy(Policy):
             return self._prediction(probabilities, optional_events=[SlotSet(NOT_OFFERED_SLOT, choice.named)],
                                     action_metadata=metadata)
         elif understood and self.learnt.template_actions.get(intent) in domain.action_names_or_texts:
-            # no rule answers a message NLU was unsure of with this intent's response: the policy sends it
+            # no rule answers a message NLU was unsure of (or misread) with this intent's response: the policy sends it
             probabilities[domain.index_for_action(self.learnt.template_actions[intent])] = 1.0
             return self._prediction(probabilities, action_metadata=metadata)
         # the template rule answers (or fallback, NLU being unsure); the reason goes to `kefu explain`

@@ -386,6 +386,20 @@ def test_a_wait_past_the_answers_time_gets_the_offer_that_says_sorry_for_it(choo
     assert action == "utter_offer_handoff", metadata
 
 
+def test_what_the_customer_wants_against_what_they_do_not_names_the_intent(choosing_agent: Agent) -> None:
+    """NLU reads "cancel" in a message that asks for something else; a corpus question close to
+    the wanted part gives the intent to answer as."""
+    action, _, _, metadata, _ = predict(choosing_agent, said(
+        "I don't want to cancel anything, just tell me which cards you take", "cancel_order"))
+    assert metadata["answer_choice"]["understood_as"]["intent"] == "payment_methods", metadata
+    assert action == "utter_payment_methods", metadata
+    assert "what the message asks for is 'just tell me which cards you take'" in \
+        metadata["answer_choice"]["reason"]
+    # without a contrast, NLU's intent stands
+    _, _, _, metadata, _ = predict(choosing_agent, said("I want to cancel my order", "cancel_order"))
+    assert "understood_as" not in metadata.get("answer_choice", {}), metadata
+
+
 def test_not_offered_needs_its_response_and_slot_in_the_domain() -> None:
     from rasa.shared.core.domain import Domain
     from rasa.shared.exceptions import InvalidConfigException
