@@ -195,33 +195,48 @@ def waited_too_long(message: str, answer: str, lang: str) -> str | None:
 # What a customer does not want, set against what they do ("I don't want a refund, I just want a
 # new one"; "how do I change my email? not the password"): NLU reads the words of both.
 _CLAUSE_END = re.compile(r"[,;.!?，；。！？]+|\s+but\s+|\s+-+\s+|\s*—+\s*", re.IGNORECASE)
-_NEGATED = {"en": _words(r"(?:do|does|did|am|is|are|was|were)\s*n[o']?t", "don'?t", "not", "never", "no need",
-                         "no longer", r"i'?m not"),
+# any "not", and a "not" about what is wanted ("I don't want", 不用): a "not" that describes
+# ("it doesn't fit", 不合身) is set against a wish only by a strong marker ("just", 只是)
+_NEGATED = {"en": _words(r"(?:do|does|did|am|is|are|was|were)\s*n[o']?t", "don'?t", "didn'?t", "not", "never",
+                         "no"),
             "zh": re.compile("不|没|别|无需")}
-_WANTED = {"en": re.compile(r"^(?:but\s+)?(?:i\s+)?(?:just|only|rather|actually|instead)\b|"
-                            r"^(?:but\s+)?i(?:'d| would)?\s+(?:just\s+|only\s+)?(?:want|need|like|'d like)\b|"
-                            r"^but\b|\binstead\b", re.IGNORECASE),
-           "zh": re.compile("^(?:但是?|可是|我)?(?:就是|只是|只想|只要|就想|而是|是想|我是想|想要|我想|我要|要)")}
-_NOT_THIS = {"en": re.compile(r"^not\b", re.IGNORECASE), "zh": re.compile("^(?:不是|不要|而不是)")}
+_NOT_WANTED = {"en": _words(r"(?:do|did)\s*n[o']?t\s+(?:want|need|wish|mean)", r"don'?t\s+(?:want|need|wish|mean)",
+                            r"not\s+(?:asking|trying|looking|interested|after|about|wanting)", "no need",
+                            r"i'?m not", "i am not"),
+               "zh": re.compile("不要|不想|不用|不是|不需要|别|无需|没想|不打算|并不")}
+_STRONGLY_WANTED = {"en": re.compile(r"^(?:but\s+)?(?:i\s+)?(?:just|only|rather|instead)\b|\binstead\b",
+                                     re.IGNORECASE),
+                    "zh": re.compile("^(?:但是?|可是|我)?(?:就是|只是|只想|只要|就想|而是)")}
+_WANTED = {"en": re.compile(r"^(?:but\s+)?i(?:'d| would)?\s+(?:want|need|like|'d like)\b|^but\b", re.IGNORECASE),
+           "zh": re.compile("^(?:但是?|可是)?(?:我是想|是想|想要|我想|我要|要)")}
+_NOT_THIS = {"en": re.compile(r"^not\b(?!\s+(?:cool|good|ok|okay|happy|fair|great|nice|fun|right|impressed)\b)",
+                              re.IGNORECASE),
+             "zh": re.compile("^(?:不是|不要|而不是)")}
 
 
 def wanted_part(text: str, lang: str) -> str | None:
     """The part of `text` that says what the customer wants, where they set it against what they
-    do not: the clauses after a negated one that start with "just", "I want", 只是, 我是想 ...; or
-    those before a short "not X" (不是X) at the end. None for other messages, whose "not" is
-    mostly the question itself ("my parcel has not arrived")."""
+    do not: the clauses after a "not" about wanting that start with "just", "I want", 只是, 我想
+    ... (after any "not" when they start with "just", "only", 只是, 就是); or those before a short
+    "not X" (不是X) that ends the message. None for other messages, whose "not" is mostly the
+    question itself ("my parcel has not arrived", 裙子不合身)."""
     if lang not in _WANTED:
         return None
     clauses = [c.strip() for c in _CLAUSE_END.split(normalise(text)) if c and c.strip()]
     if len(clauses) < 2:
         return None
+    join = " " if lang == "en" else "，"
     if _NEGATED[lang].search(clauses[0]):
+        markers = [_STRONGLY_WANTED[lang]] + ([_WANTED[lang]] if _NOT_WANTED[lang].search(clauses[0]) else [])
         for i, clause in enumerate(clauses[1:], start=1):
-            if _WANTED[lang].search(clause) and not _NEGATED[lang].search(clause.split(" ")[0]):
-                return " ".join(clauses[i:]) if lang == "en" else "，".join(clauses[i:])
+            if any(marker.search(clause) for marker in markers):
+                return join.join(clauses[i:])
+    short = 2 if lang == "en" else 4  # words or characters: "not exchange, return", 不是换货，是退货
     for i, clause in enumerate(clauses[1:], start=1):
-        if _NOT_THIS[lang].search(clause) and len(clause) <= (40 if lang == "en" else 10):
-            return " ".join(clauses[:i]) if lang == "en" else "，".join(clauses[:i])
+        after = clauses[i + 1:]
+        if (_NOT_THIS[lang].search(clause) and len(clause) <= (40 if lang == "en" else 10)
+                and all(len(c.split() if lang == "en" else c) <= short for c in after)):
+            return join.join(clauses[:i])
     return None
 
 
