@@ -38,6 +38,7 @@ def new_conversation() -> str:
 def test_intents_get_their_answers(assistant: Assistant, message: str, expected_reply: str) -> None:
     replies = assistant.say(message, new_conversation())
     assert any(expected_reply in reply for reply in replies), replies
+    assert not any("Sorry, I didn't get that" in reply for reply in replies), replies  # no fallback after it
 
 
 @pytest.mark.parametrize(("message", "expected_reply"), [

@@ -54,6 +54,7 @@ def test_chinese_questions_get_chinese_answers(assistant: Assistant, message: st
     replies = assistant.say(message, new_conversation())
     assert any(expected_reply in reply for reply in replies), replies
     assert all(is_chinese(reply) for reply in replies), replies
+    assert not any("我没有理解" in reply for reply in replies), replies  # no fallback after it
 
 
 def test_a_shop_question_the_templates_do_not_cover_gets_a_chinese_answer(assistant: Assistant) -> None:

@@ -357,6 +357,9 @@ class GenerativeResponsePolicy(Policy):
         self.generator_config = self._generator_config(config)
         self.answer_classifier = answer_classifier
         self.chooser = self._chooser(config, self.learnt, answer_classifier)
+        # the written responses that say no (`not_offered`)
+        self._no_responses = {entry["response"] for entry in self.chooser.settings.not_offered.values()} \
+            if self.chooser else set()
         self._usual_answers: dict[tuple[str, str], str] | None = None  # from learnt.corpus_pairs, when first needed
         if self.chooser:
             self.priority = max(self.priority, RULE_POLICY_PRIORITY + 1)
@@ -605,6 +608,10 @@ class GenerativeResponsePolicy(Policy):
             return self._prediction(probabilities)
         if self.chooser and tracker.latest_action_name in OFFER_RESPONSES:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0  # the customer answers
+            return self._prediction(probabilities)
+        if self.chooser and tracker.latest_action_name in self._no_responses:
+            # no story continues a no of the policy's own (utter_no_delivery_there): the bot waits
+            probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
         message = tracker.latest_message
         text = (message.text or "").strip() if message else ""

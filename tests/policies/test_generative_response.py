@@ -371,6 +371,10 @@ def test_a_place_the_shop_does_not_deliver_to_gets_its_no_from_the_saved_model(c
     assert [(e.key, e.value) for e in optional_events] == [("not_offered", "Germany")]
     action, _, optional_events, _, _ = predict(choosing_agent, said("能寄到墨西哥吗", "delivery_time"))
     assert [(action, e.value) for e in optional_events] == [("utter_no_delivery_there", "墨西哥")]
+    # then the bot waits: no story continues the no, and the fallback must not follow it
+    action, confidence, _, _, _ = predict(choosing_agent, [*said("能寄到墨西哥吗", "delivery_time"),
+                                                           ActionExecuted("utter_no_delivery_there")])
+    assert (action, confidence) == ("action_listen", 1.0)
     action, _, _, metadata, _ = predict(choosing_agent, said("how long does shipping to Toronto take?",
                                                              "delivery_time"))
     assert action != "utter_no_delivery_there", metadata
