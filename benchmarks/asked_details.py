@@ -90,8 +90,8 @@ CHECKS = {
                           "A no where a delivery or address question names a place the shop does not ship to",
                           "delivery and address questions naming a place outside the US and Canada (the no that "
                           "names it is the right answer), in them, or naming no destination (a no is wrong)",
-                          NO_DELIVERY, "no that names the place",
-                          lambda: {"not_offered": without_delivers_to()}),
+                          action=NO_DELIVERY, counted="no that names the place",
+                          switched_off=lambda: {"not_offered": without_delivers_to()}),
 }
 
 
