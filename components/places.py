@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
-from components.text import _jieba, chinese_characters, fold_traditional, normalise
+from components.text import chinese_characters, fold_traditional, normalise, tokenize
 
 # Cities at least this large are known by name: customers name big cities, and small towns'
 # names are mostly common words or other places' names too.
@@ -132,7 +132,7 @@ class Destinations:
                 as_written = re.search(rf"(?<![a-z]){re.escape(key)}(?![a-z])", text, re.IGNORECASE)  # "London"
                 return Destination(as_written.group(0) if as_written else key, self.places[key])
         if self._chinese and chinese_characters(folded):
-            words = [w for w in _jieba().lcut(folded) if w.strip()]
+            words = tokenize(folded, "zh")
             for i, word in enumerate(words):
                 if word not in self._chinese:
                     continue
@@ -141,4 +141,3 @@ class Destinations:
                                                        and words[i + 1] in _CHINESE_TOPIC_AFTER):
                     return Destination(word, self.places[word])
         return None
-
