@@ -357,9 +357,6 @@ class GenerativeResponsePolicy(Policy):
         self.generator_config = self._generator_config(config)
         self.answer_classifier = answer_classifier
         self.chooser = self._chooser(config, self.learnt, answer_classifier)
-        # the written responses that say no (`not_offered`)
-        self._no_responses = {entry["response"] for entry in self.chooser.settings.not_offered.values()} \
-            if self.chooser else set()
         self._usual_answers: dict[tuple[str, str], str] | None = None  # from learnt.corpus_pairs, when first needed
         if self.chooser:
             self.priority = max(self.priority, RULE_POLICY_PRIORITY + 1)
@@ -606,11 +603,9 @@ class GenerativeResponsePolicy(Policy):
         if feedback_action and tracker.latest_action_name == feedback_action:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
-        if self.chooser and tracker.latest_action_name in OFFER_RESPONSES:
-            probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0  # the customer answers
-            return self._prediction(probabilities)
-        if self.chooser and tracker.latest_action_name in self._no_responses:
-            # no story continues a no of the policy's own (utter_no_delivery_there): the bot waits
+        if self.chooser and (tracker.latest_action_name in OFFER_RESPONSES or self._sent_last(tracker)):
+            # the customer answers: no rule or story continues what the answer choice sent (a no
+            # of its own, a template for a message NLU was unsure of), and the fallback would
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
         message = tracker.latest_message
@@ -756,6 +751,12 @@ class GenerativeResponsePolicy(Policy):
             return self._prediction(probabilities, action_metadata=metadata)
         # the template rule answers (or fallback, NLU being unsure); the reason goes to `kefu explain`
         return self._prediction(probabilities, action_metadata=metadata)
+
+    def _sent_last(self, tracker: DialogueStateTracker) -> bool:
+        """Whether this policy chose the bot's latest action (not the wait for the customer)."""
+        latest = tracker.get_last_event_for(ActionExecuted)
+        return (latest is not None and latest.action_name != ACTION_LISTEN_NAME
+                and (latest.policy or "").endswith(type(self).__name__))
 
     def _unanswered_detail(self, choice: Choice, text: str, lang: str, intent: str, template: str | None,
                            reply: Reply | None) -> Choice | None:

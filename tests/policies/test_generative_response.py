@@ -372,8 +372,9 @@ def test_a_place_the_shop_does_not_deliver_to_gets_its_no_from_the_saved_model(c
     action, _, optional_events, _, _ = predict(choosing_agent, said("能寄到墨西哥吗", "delivery_time"))
     assert [(action, e.value) for e in optional_events] == [("utter_no_delivery_there", "墨西哥")]
     # then the bot waits: no story continues the no, and the fallback must not follow it
-    action, confidence, _, _, _ = predict(choosing_agent, [*said("能寄到墨西哥吗", "delivery_time"),
-                                                           ActionExecuted("utter_no_delivery_there")])
+    action, confidence, _, _, _ = predict(choosing_agent, [
+        *said("能寄到墨西哥吗", "delivery_time"),
+        ActionExecuted("utter_no_delivery_there", policy="policy_2_GenerativeResponsePolicy")])
     assert (action, confidence) == ("action_listen", 1.0)
     action, _, _, metadata, _ = predict(choosing_agent, said("how long does shipping to Toronto take?",
                                                              "delivery_time"))
@@ -399,6 +400,11 @@ def test_what_the_customer_wants_against_what_they_do_not_names_the_intent(choos
     assert action == "utter_payment_methods", metadata
     assert "what the message asks for is 'just tell me which cards you take'" in \
         metadata["answer_choice"]["reason"]
+    # after a template the policy sent for an intent NLU did not name, the bot waits (no rule continues it)
+    action, confidence, _, _, _ = predict(choosing_agent, [
+        *said("I don't want to cancel anything, just tell me which cards you take", "cancel_order"),
+        ActionExecuted("utter_payment_methods", policy="GenerativeResponsePolicy")])
+    assert (action, confidence) == ("action_listen", 1.0)
     # without a contrast, NLU's intent stands
     _, _, _, metadata, _ = predict(choosing_agent, said("I want to cancel my order", "cancel_order"))
     assert "understood_as" not in metadata.get("answer_choice", {}), metadata
