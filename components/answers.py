@@ -593,8 +593,6 @@ class AnswerChooser:
         """For a message that sets what the customer wants against what they do not, the wanted
         part (`wanted_part`): the corpus question close enough to it to answer the message as that
         question's intent, when that is not `intent`, NLU's; else None."""
-        if not self.settings.contrast:
-            return None
         nearest = self.understood_by_corpus(wanted, lang, intents)
         return nearest if nearest is not None and nearest.pair.intent != intent else None
 

@@ -321,7 +321,8 @@ class GenerativeResponsePolicy(Policy):
             #   contrast (true): a message that sets what the customer wants against what they do
             #     not ("I don't want a voucher, just my money back") is answered as the
             #     intent of a corpus question close to the wanted part, by the unsure_corpus_*
-            #     similarities, where that differs from NLU's;
+            #     similarities, where that differs from NLU's; when NLU is unsure, only the
+            #     wanted part is compared with the corpus questions;
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
             #   not_offered: intent -> {response, names}: a question of that intent naming one of
@@ -690,10 +691,12 @@ class GenerativeResponsePolicy(Policy):
         probabilities = self._default_predictions(domain)
         lang = self._language(tracker, text)
         understandable = self._understandable_intents(domain)
+        # a message setting what it wants against what it does not is read by what it wants
+        wanted = wanted_part(text, lang) if self.chooser.settings.contrast else None
         if intent == UNSURE_INTENT:
-            understood, why = self.chooser.understood_by_corpus(text, lang, understandable), "NLU was unsure"
+            understood = self.chooser.understood_by_corpus(wanted or text, lang, understandable)
+            why = f"NLU was unsure of what the message asks for, {wanted!r}" if wanted else "NLU was unsure"
         else:
-            wanted = wanted_part(text, lang)
             understood = self.chooser.wanted_intent(wanted, lang, intent, understandable) if wanted else None
             why = f"NLU read {intent}, but what the message asks for is {wanted!r}"
         if understood:

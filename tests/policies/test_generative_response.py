@@ -405,6 +405,10 @@ def test_what_the_customer_wants_against_what_they_do_not_names_the_intent(choos
         *said("I don't want to cancel anything, just tell me which cards you take", "cancel_order"),
         ActionExecuted("utter_payment_methods", policy="GenerativeResponsePolicy")])
     assert (action, confidence) == ("action_listen", 1.0)
+    # NLU unsure: the wanted part, not the refused one, is compared with the corpus questions
+    _, _, _, metadata, _ = predict(choosing_agent, said(
+        "I don't want to cancel anything, just tell me which cards you take", "nlu_fallback"))
+    assert metadata["answer_choice"]["understood_as"]["intent"] == "payment_methods", metadata
     # without a contrast, NLU's intent stands
     _, _, _, metadata, _ = predict(choosing_agent, said("I want to cancel my order", "cancel_order"))
     assert "understood_as" not in metadata.get("answer_choice", {}), metadata
