@@ -296,7 +296,7 @@ class AssistantExplainer:
                 reason = LABELS["handoff_other"].format(action=action, policy=chosen.policy_name,
                                                         confidence=confidence)
             return "handoff", LABELS["answered_handoff"].format(reason=reason)
-        if choice and choice.get("understood_as"):  # NLU was unsure; a corpus question named the intent
+        if choice and choice.get("understood_as"):  # NLU unsure, or misled by a refusal: a corpus question named it
             return "intent", LABELS["answered_understood"].format(policy=chosen.policy_name, action=action,
                                                                   intent=choice["understood_as"]["intent"],
                                                                   reason=choice["reason"])
