@@ -21,7 +21,7 @@ checks are read at answer time).
     .venv/bin/python benchmarks/asked_details.py [--check NAME] [--model benchmarks/work/answers/full.tar.gz]
 
 The default model is the one `benchmarks/answers.py` trains from config.yml. Results:
-benchmarks/results/{asked_details,waited_too_long,destinations}.{md,json}.
+benchmarks/results/{asked_details,waited_too_long,destinations,contrast}.{md,json}.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def without_delivers_to() -> dict:
 @dataclass(frozen=True)
 class Check:
     dev_set: str  # benchmarks/data/{dev_set}_{lang}.yml
-    person_right: Callable[[dict], bool]  # from a dev set row
+    person_right: Callable[[dict], bool]  # from a dev set row: the check's answer (a person, a no) is right
     kinds: tuple[str, str]  # (the check's answer is right, it is wrong)
     title: str
     about: str
