@@ -319,13 +319,9 @@ class ChoiceSettings:
                                  f"not {', '.join(unknown)}")
 
     @property
-    def delivers_to(self) -> bool:
-        """Whether a question naming a place can be a no (`not_offered` with `delivers_to`)."""
-        return any("delivers_to" in entry for entry in self.not_offered.values())
-
-    @property
     def home_countries(self) -> list[str]:
-        """The countries some `delivers_to` lists: their towns are known by name, however small."""
+        """The countries some `delivers_to` lists (none: no question naming a place is a no); their
+        towns are known by name, however small."""
         return sorted({code for entry in self.not_offered.values() for code in entry.get("delivers_to") or []})
 
 
@@ -492,7 +488,7 @@ class AnswerChooser:
             intent: [(name, _name_matcher(name)) for name in sorted(entry["names"], key=len, reverse=True)]
             for intent, entry in settings.not_offered.items() if "names" in entry}
         # folded place name -> country (components/places.py), for `delivers_to`
-        self._destinations = Destinations(places) if places and settings.delivers_to else None
+        self._destinations = Destinations(places) if places and settings.home_countries else None
         self._english = sorted(w for w in self.vocabulary if not chinese_characters(w))
         self._chinese_characters = set("".join(w for w in self.vocabulary if chinese_characters(w)))
 

@@ -85,7 +85,6 @@ CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, INTENT_LABELS_RESPONSE = \
 # the offer of a person to a customer who has waited too long: it says sorry for the wait instead
 # of "I'm not sure I can answer that"; domains without it get the general offer
 OVERDUE_OFFER_RESPONSE = "utter_offer_handoff_overdue"
-OFFER_RESPONSES = (CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, OVERDUE_OFFER_RESPONSE)  # the customer answers them
 NOT_OFFERED_SLOT = "not_offered"  # what the customer asked for that the shop does not offer
 UNSURE_INTENT = "nlu_fallback"
 
@@ -463,8 +462,8 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs, examples)
             self.learnt.intent_words = {intent: common_words(texts) for intent, texts in examples.items()}
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
-            self.learnt.places = world_places(self.chooser.settings.home_countries) \
-                if self.chooser.settings.delivers_to else {}
+            home = self.chooser.settings.home_countries
+            self.learnt.places = world_places(home) if home else {}
             self._usual_answers = None
             self.answer_classifier = self._answer_classifier(self.chooser.settings, examples)
             self.chooser = self._chooser(self.config, self.learnt, self.answer_classifier)
@@ -604,9 +603,10 @@ class GenerativeResponsePolicy(Policy):
         if feedback_action and tracker.latest_action_name == feedback_action:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
-        if self.chooser and (tracker.latest_action_name in OFFER_RESPONSES or self._sent_last(tracker)):
-            # the customer answers: no rule or story continues what the answer choice sent (a no
-            # of its own, a template for a message NLU was unsure of), and the fallback would
+        if self.chooser and self._sent_last(tracker):
+            # the customer answers: no rule or story continues what the answer choice sent (a
+            # question back, an offer of a person, a no of its own, a template for a message NLU
+            # was unsure of), and the fallback would
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
         message = tracker.latest_message
@@ -693,12 +693,11 @@ class GenerativeResponsePolicy(Policy):
         understandable = self._understandable_intents(domain)
         # a message setting what it wants against what it does not is read by what it wants
         wanted = wanted_part(text, lang) if self.chooser.settings.contrast else None
+        nlu_intent = intent
         if intent == UNSURE_INTENT:
             understood = self.chooser.understood_by_corpus(wanted or text, lang, understandable)
-            why = f"NLU was unsure of what the message asks for, {wanted!r}" if wanted else "NLU was unsure"
         else:
             understood = self.chooser.wanted_intent(wanted, lang, intent, understandable) if wanted else None
-            why = f"NLU read {intent}, but what the message asks for is {wanted!r}"
         if understood:
             intent = understood.pair.intent
         ranking = [(r["name"], r["confidence"]) for r in tracker.latest_message.parse_data.get("intent_ranking", [])]
@@ -718,6 +717,8 @@ class GenerativeResponsePolicy(Policy):
         logger.debug("GenerativeResponsePolicy: %s for %r: %s", choice.kind, text, choice.reason)
         metadata: dict[str, Any] = {"answer_choice": {"kind": choice.kind, "reason": choice.reason}}
         if understood:
+            why = (f"NLU read {nlu_intent}, but what the message asks for is {wanted!r}" if nlu_intent != UNSURE_INTENT
+                   else f"NLU was unsure of what the message asks for, {wanted!r}" if wanted else "NLU was unsure")
             metadata["answer_choice"]["reason"] = (f"{why}; the corpus question {understood.pair.question!r} "
                                                    f"({understood.similarity:.2f}) is {intent}: {choice.reason}")
             metadata["answer_choice"]["understood_as"] = {
