@@ -10,6 +10,8 @@ only there? Measured on the dev set written for each check:
 - `destinations` (`not_offered`'s `delivers_to`): benchmarks/data/dev_destinations_{en,zh}.yml,
   delivery and address questions naming a place outside the US and Canada (the answer should be
   the no that names it), in them, or naming no destination;
+- `served_destinations` (`delivers_to`'s `served_response`): the same set; a place in the US or
+  Canada should get the yes that names it, the others not;
 - `contrast`: benchmarks/data/dev_contrast_{en,zh}.yml, messages setting what the customer wants
   against what they do not, and messages whose "not" is the question itself, each labelled with
   the intent it should be answered as.
@@ -21,7 +23,7 @@ checks are read at answer time).
     .venv/bin/python benchmarks/asked_details.py [--check NAME] [--model benchmarks/work/answers/full.tar.gz]
 
 The default model is the one `benchmarks/answers.py` trains from config.yml. Results:
-benchmarks/results/{asked_details,waited_too_long,destinations,contrast}.{md,json}.
+benchmarks/results/{asked_details,waited_too_long,destinations,served_destinations,contrast}.{md,json}.
 """
 
 from __future__ import annotations
@@ -42,15 +44,25 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 HANDOFF = "utter_offer_handoff"
 OVERDUE_OFFER = "utter_offer_handoff_overdue"  # the offer of a person that says sorry for the wait
-NO_DELIVERY = "utter_no_delivery_there"
+NO_DELIVERY, DELIVERY_THERE = "utter_no_delivery_there", "utter_delivery_there"
 FALLBACKS = {"utter_default", "action_default_fallback", "utter_clarify"}
+
+
+def shipped_not_offered() -> dict:
+    """config.yml's `not_offered`."""
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    return next(p["answer_choice"] for p in config["policies"] if p.get("answer_choice")).get("not_offered", {})
 
 
 def without_delivers_to() -> dict:
     """config.yml's `not_offered` without its `delivers_to` entries: the destinations check off."""
-    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
-    choice = next(p["answer_choice"] for p in config["policies"] if p.get("answer_choice"))
-    return {intent: entry for intent, entry in choice.get("not_offered", {}).items() if "delivers_to" not in entry}
+    return {intent: entry for intent, entry in shipped_not_offered().items() if "delivers_to" not in entry}
+
+
+def without_served_response() -> dict:
+    """config.yml's `not_offered` without `served_response`: no yes to a place it delivers to."""
+    return {intent: {key: value for key, value in entry.items() if key != "served_response"}
+            for intent, entry in shipped_not_offered().items()}
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,13 @@ CHECKS = {
                           "names it is the right answer), in them, or naming no destination (a no is wrong)",
                           action=NO_DELIVERY, counted="no that names the place",
                           switched_off=lambda: {"not_offered": without_delivers_to()}),
+    "served_destinations": Check("dev_destinations", lambda row: row["ships"] is True,
+                                 ("in the US and Canada", "outside them, or no destination"),
+                                 "A yes where a delivery or address question names a place the shop ships to",
+                                 "delivery and address questions naming a place in the US or Canada (the yes that "
+                                 "names it, before the answer, is right), outside them, or naming no destination "
+                                 "(a yes is wrong)", action=DELIVERY_THERE, counted="yes that names the place",
+                                 switched_off=lambda: {"not_offered": without_served_response()}),
 }
 
 

@@ -25,7 +25,9 @@ calibrated confidence and the facts check, and on the words the shop's own texts
   list (`not_offered`: "can I pay with bitcoin?", 能用微信支付吗), or a place outside the countries
   it delivers to (`delivers_to`: "can my order be sent to London?", 能寄到墨西哥吗): a written
   response that says no and names it, first of all, since a corpus answer or a generated "yes,
-  we take ..." may list the right methods without saying no to the one asked about;
+  we take ..." may list the right methods without saying no to the one asked about; a place
+  inside them gets a written response that says yes and names it (`served_response`: "... to my
+  aunt's in Montreal?"), then the answer chosen below;
 - a word the shop's texts never use, in a question whose template is a complete list
   (`closed_intents`: payment methods, carriers): the facts do not cover it, so a person should
   answer rather than the list ("can I pay with dogecoin?");
@@ -65,11 +67,11 @@ import numpy as np
 from components.answer_classifier import AnswerClassifier
 from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
-from components.places import Destinations
+from components.places import Destination, Destinations
 from components.text import LANGUAGES, chinese_characters, fold_traditional, normalise, tokenize, written_in
 
-TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF, NOT_OFFERED = (
-    "template", "generated", "retrieved", "clarify", "handoff", "not_offered")
+TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF, NOT_OFFERED, DELIVERS_THERE = (
+    "template", "generated", "retrieved", "clarify", "handoff", "not_offered", "delivers_there")
 _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
 # never a question's condition: taking them out only breaks the sentence
 _FUNCTION_WORDS = frozenset(
@@ -262,13 +264,13 @@ def unanswered_detail(message: str, answer: str, lang: str) -> str | None:
 class Choice:
     """What to answer with, and why (logged and kept in the prediction's metadata)."""
 
-    kind: str  # template | generated | retrieved | clarify | handoff | not_offered
+    kind: str  # template | generated | retrieved | clarify | handoff | not_offered | delivers_there
     reason: str
     intents: tuple[str, ...] = ()  # the clarifying question's options
     reply: str = ""  # the corpus answer sent (retrieved)
     similarity: float = 0.0  # of its corpus question to the message (retrieved)
-    response: str = ""  # the written response that says no (not_offered)
-    named: str = ""  # what the message asks for that the shop does not offer (not_offered)
+    response: str = ""  # the written response that says no (not_offered) or yes (delivers_there)
+    named: str = ""  # what the message asks for that the shop does not offer, or the place it delivers to
     overdue: bool = False  # a hand-off because the customer has waited past the answer's time
 
 
@@ -294,7 +296,8 @@ class ChoiceSettings:
     contrast: bool = True
     closed_intents: list[str] = field(default_factory=list)
     # intent -> {response: the written response that says no, and either names: what the shop does
-    # not offer, or delivers_to: the countries it delivers to (a place anywhere else is a no)}
+    # not offer, or delivers_to: the countries it delivers to (a place anywhere else is a no), with
+    # optionally served_response: the written response that says yes to a place in them}
     not_offered: dict[str, dict] = field(default_factory=dict)
     keep_template_intents: list[str] = field(default_factory=list)
 
@@ -313,6 +316,10 @@ class ChoiceSettings:
                 raise ValueError(f"not_offered: {intent} needs a `response` (a response name) and either `names` "
                                  "(a list of what the shop does not offer) or `delivers_to` (a list of the "
                                  "country codes it delivers to)")
+            served = entry.get("served_response")
+            if served is not None and (not isinstance(served, str) or "delivers_to" not in entry):
+                raise ValueError(f"not_offered: {intent}: served_response takes a response name, and goes with "
+                                 "delivers_to")
             unknown = [code for code in entry.get("delivers_to") or [] if not re.fullmatch(r"[A-Z]{2}", code)]
             if unknown:
                 raise ValueError(f"not_offered: {intent}: delivers_to takes ISO 3166 country codes such as US or CA, "
@@ -549,8 +556,8 @@ class AnswerChooser:
         Names match as whole English words or as Chinese strings, in either script and either
         language; places as components/places.py finds them."""
         entry = self.settings.not_offered.get(intent)
-        if entry and "delivers_to" in entry and self._destinations is not None:
-            place = self._destinations.named(text)
+        if entry and "delivers_to" in entry:
+            place = self._destination(text, intent)
             if place and place.country not in entry["delivers_to"]:
                 return Choice(NOT_OFFERED, f"the message sends it to {place.name} ({place.country}), outside "
                               f"{', '.join(entry['delivers_to'])}", response=entry["response"], named=place.name)
@@ -564,6 +571,23 @@ class AnswerChooser:
                 return Choice(NOT_OFFERED, f"the message names {name}, which {intent}'s list does not have",
                               response=self.settings.not_offered[intent]["response"], named=name)
         return None
+
+    def delivers_there(self, text: str, intent: str) -> Choice | None:
+        """The written response that says yes when `text`, of an intent whose `not_offered` entry
+        has a `served_response`, sends something to a place in the countries it delivers to ("can
+        the parcel go to my aunt's in Montreal?"): the answer itself follows it; else None."""
+        entry = self.settings.not_offered.get(intent) or {}
+        place = self._destination(text, intent) if entry.get("served_response") else None
+        if place is None or place.country not in entry["delivers_to"]:
+            return None
+        return Choice(DELIVERS_THERE, f"the message sends it to {place.name} ({place.country}), which the shop "
+                      "delivers to", response=entry["served_response"], named=place.name)
+
+    def _destination(self, text: str, intent: str) -> Destination | None:
+        """Where `text` sends something, for an intent whose `not_offered` entry has `delivers_to`."""
+        if self._destinations is None or "delivers_to" not in (self.settings.not_offered.get(intent) or {}):
+            return None
+        return self._destinations.named(text)
 
     def clarify_options(self, ranking: list[tuple[str, float]], answerable: set[str]) -> tuple[str, ...]:
         """The two likeliest answerable intents when together they are likely enough, else ()."""

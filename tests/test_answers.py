@@ -8,6 +8,7 @@ import pytest
 
 from components.answers import (
     CLARIFY,
+    DELIVERS_THERE,
     GENERATED,
     HANDOFF,
     NOT_OFFERED,
@@ -111,12 +112,35 @@ def test_places_it_delivers_to_and_names_that_are_no_destination_leave_the_answe
         assert delivering_chooser().not_offered(text, intent) is None, text
 
 
+def test_a_place_it_delivers_to_gets_a_yes_that_names_it_when_the_entry_has_one() -> None:
+    from components.places import world_places
+
+    entry = {"response": "utter_no_delivery_there", "delivers_to": ["US", "CA"],
+             "served_response": "utter_delivery_there"}
+    chooser = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(not_offered={"change_address": entry}),
+                            places=world_places())
+    for text, named in [("can I switch the address to my aunt's place in Montreal?", "Montreal"),
+                        ("能把地址改到温哥华吗", "温哥华"), ("I moved to Texas, can the parcel go there?", "Texas")]:
+        choice = chooser.delivers_there(text, "change_address")
+        assert choice is not None and (choice.kind, choice.response, choice.named) == (
+            DELIVERS_THERE, "utter_delivery_there", named), text
+    for text, intent in [("can my order be sent to London instead?", "change_address"),  # the no
+                         ("can I change the address to 12 Jordan Street?", "change_address"),  # no place
+                         ("do you ship to Toronto?", "delivery_time")]:  # an intent without the entry
+        assert chooser.delivers_there(text, intent) is None, text
+    # without served_response, a place it delivers to changes nothing
+    assert delivering_chooser().delivers_there("can I switch the address to Montreal?", "change_address") is None
+
+
 def test_delivers_to_takes_country_codes() -> None:
     with pytest.raises(ValueError, match="delivers_to takes ISO 3166 country codes"):
         ChoiceSettings(not_offered={"delivery_time": {"response": "utter_no", "delivers_to": ["Canada"]}})
     with pytest.raises(ValueError, match="either `names`"):
         ChoiceSettings(not_offered={"delivery_time": {"response": "utter_no", "delivers_to": ["CA"],
                                                       "names": ["London"]}})
+    with pytest.raises(ValueError, match="served_response takes a response name, and goes with delivers_to"):
+        ChoiceSettings(not_offered={"payment_methods": {"response": "utter_no", "names": ["bitcoin"],
+                                                        "served_response": "utter_yes"}})
 
 
 def test_the_wanted_part_of_a_message_that_sets_it_against_what_is_not_wanted() -> None:

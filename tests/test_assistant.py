@@ -51,6 +51,17 @@ def test_a_yes_or_no_before_the_bot_asked_anything_gets_a_question_back(
     assert any(expected_reply in reply for reply in replies), replies
 
 
+@pytest.mark.parametrize(("message", "yes", "answer"), [
+    ("how long does delivery to Texas take?", "Yes, we deliver to Texas: we ship to addresses anywhere in the US",
+     "business days"),
+    ("寄到温哥华要几天", "可以，温哥华在我们的配送范围内", "工作日"),
+])
+def test_a_place_the_shop_delivers_to_gets_a_yes_then_the_answer(
+        assistant: Assistant, message: str, yes: str, answer: str) -> None:
+    replies = assistant.say(message, new_conversation())
+    assert len(replies) >= 2 and yes in replies[0] and answer in replies[1], replies
+
+
 def test_order_number_in_the_question_is_answered_at_once(assistant: Assistant) -> None:
     replies = assistant.say("where is my order 12345?", new_conversation())
     assert replies == [

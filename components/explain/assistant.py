@@ -300,7 +300,7 @@ class AssistantExplainer:
             return "intent", LABELS["answered_understood"].format(policy=chosen.policy_name, action=action,
                                                                   intent=choice["understood_as"]["intent"],
                                                                   reason=choice["reason"])
-        if choice and choice["kind"] == "not_offered":  # the shop's list lacks what was asked for: a no
+        if choice and choice["kind"] in ("not_offered", "delivers_there"):  # a no, or a yes to a place, naming it
             return "intent", LABELS["answered_understood"].format(policy=chosen.policy_name, action=action,
                                                                   intent=intent.intent, reason=choice["reason"])
         if overruled and overruled["kind"] == "template":  # a rule sent it; the answer choice let it stand

@@ -86,6 +86,7 @@ CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, INTENT_LABELS_RESPONSE = \
 # of "I'm not sure I can answer that"; domains without it get the general offer
 OVERDUE_OFFER_RESPONSE = "utter_offer_handoff_overdue"
 NOT_OFFERED_SLOT = "not_offered"  # what the customer asked for that the shop does not offer
+DESTINATION_SLOT = "destination"  # a place the shop delivers to, named in the yes to it
 UNSURE_INTENT = "nlu_fallback"
 
 
@@ -201,15 +202,24 @@ def _intent_labels(responses: Responses) -> dict[str, dict[str, str]]:
     return labels
 
 
+def _served_responses(settings: ChoiceSettings) -> set[str]:
+    """The responses that say yes to a place the shop delivers to (`served_response`)."""
+    return {entry["served_response"] for entry in settings.not_offered.values() if entry.get("served_response")}
+
+
 def _check_not_offered(settings: ChoiceSettings, domain: Domain) -> None:
-    """`not_offered` needs its responses, and the slot they name the asked-for thing with."""
-    missing = sorted({entry["response"] for entry in settings.not_offered.values()} - set(domain.responses))
+    """`not_offered` needs its responses, and the slots they name the asked-for thing with."""
+    named = {entry["response"] for entry in settings.not_offered.values()} | _served_responses(settings)
+    missing = sorted(named - set(domain.responses))
     if missing:
         raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: not_offered names "
                                      f"{', '.join(missing)}, which the domain has no response for")
-    if settings.not_offered and NOT_OFFERED_SLOT not in {slot.name for slot in domain.slots}:
-        raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: not_offered needs a text slot "
-                                     f"`{NOT_OFFERED_SLOT}` in the domain (its responses name what was asked for)")
+    slots = {slot.name for slot in domain.slots}
+    for slot, needed, what in [(NOT_OFFERED_SLOT, bool(settings.not_offered), "what was asked for"),
+                               (DESTINATION_SLOT, bool(_served_responses(settings)), "the place")]:
+        if needed and slot not in slots:
+            raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: not_offered needs a text slot "
+                                         f"`{slot}` in the domain (its responses name {what})")
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
@@ -329,7 +339,9 @@ class GenerativeResponsePolicy(Policy):
             #     `response`, with the name in the `not_offered` slot, before anything else;
             #     or intent -> {response, delivers_to}: the same for a question sending something
             #     to a place (a country, a US state or Canadian province, a city of 500,000 people,
-            #     in English or Chinese) outside the countries `delivers_to` lists (ISO codes);
+            #     in English or Chinese) outside the countries `delivers_to` lists (ISO codes); with
+            #     `served_response`, a question sending it to a place inside them gets that response
+            #     first (a yes naming the place, in the `destination` slot), then its answer;
             #   keep_template_intents: intents that always get their written response.
             # The policy's priority is then raised above RulePolicy's.
             "answer_choice": None,
@@ -603,17 +615,20 @@ class GenerativeResponsePolicy(Policy):
         if feedback_action and tracker.latest_action_name == feedback_action:
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
+        message = tracker.latest_message
+        text = (message.text or "").strip() if message else ""
+        intent = message.intent.get("name") if message else None
         if self.chooser and self._sent_last(tracker):
+            if tracker.latest_action_name in _served_responses(self.chooser.settings) and text and intent:
+                # the yes to the place goes before the answer itself
+                return self._chosen_answer(tracker, domain, text, intent, place_confirmed=True)
             # the customer answers: no rule or story continues what the answer choice sent (a
             # question back, an offer of a person, a no of its own, a template for a message NLU
             # was unsure of), and the fallback would
             probabilities[domain.index_for_action(ACTION_LISTEN_NAME)] = 1.0
             return self._prediction(probabilities)
-        message = tracker.latest_message
-        text = (message.text or "").strip() if message else ""
         if tracker.latest_action_name != ACTION_LISTEN_NAME or not text or text.startswith("/"):
             return self._prediction(probabilities)
-        intent = message.intent.get("name")
         if self._choice_applies(tracker, intent, domain):
             return self._chosen_answer(tracker, domain, text, intent)
         if self.generator is None or self._not_mine(intent):
@@ -686,7 +701,9 @@ class GenerativeResponsePolicy(Policy):
                                                                                   "reason": choice.reason}})
 
     def _chosen_answer(self, tracker: DialogueStateTracker, domain: Domain, text: str,
-                       intent: str) -> PolicyPrediction:
+                       intent: str, place_confirmed: bool = False) -> PolicyPrediction:
+        """The answer choice's prediction for the customer's message; `place_confirmed`: the yes to
+        the place it names is sent, and the answer follows."""
         assert self.chooser is not None
         probabilities = self._default_predictions(domain)
         lang = self._language(tracker, text)
@@ -723,6 +740,14 @@ class GenerativeResponsePolicy(Policy):
                                                    f"({understood.similarity:.2f}) is {intent}: {choice.reason}")
             metadata["answer_choice"]["understood_as"] = {
                 "intent": intent, "question": understood.pair.question, "similarity": round(understood.similarity, 4)}
+        served = self.chooser.delivers_there(text, intent) if choice.kind in (TEMPLATE, RETRIEVED, GENERATED) \
+            and not place_confirmed else None
+        if served and served.response in domain.action_names_or_texts:
+            probabilities[domain.index_for_action(served.response)] = 1.0
+            answer = metadata["answer_choice"]
+            yes = {**answer, "kind": served.kind, "reason": f"{served.reason}; then {answer['reason']}"}
+            return self._prediction(probabilities, optional_events=[SlotSet(DESTINATION_SLOT, served.named)],
+                                    action_metadata={"answer_choice": yes})
         if choice.kind == GENERATED and reply is not None:
             sent = self._finish(reply.text, tracker)
             if sent:
@@ -749,9 +774,11 @@ class GenerativeResponsePolicy(Policy):
             probabilities[domain.index_for_action(choice.response)] = 1.0
             return self._prediction(probabilities, optional_events=[SlotSet(NOT_OFFERED_SLOT, choice.named)],
                                     action_metadata=metadata)
-        elif understood and self.learnt.template_actions.get(intent) in domain.action_names_or_texts:
-            # no rule answers a message NLU was unsure of (or misread) with this intent's response: the policy sends it
-            probabilities[domain.index_for_action(self.learnt.template_actions[intent])] = 1.0
+        template_action = self.learnt.template_actions.get(intent)
+        if (understood or place_confirmed) and template_action in domain.action_names_or_texts:
+            # no rule answers a message NLU was unsure of (or misread) with this intent's response,
+            # nor one after the yes to a place: the policy sends it
+            probabilities[domain.index_for_action(template_action)] = 1.0
             return self._prediction(probabilities, action_metadata=metadata)
         # the template rule answers (or fallback, NLU being unsure); the reason goes to `kefu explain`
         return self._prediction(probabilities, action_metadata=metadata)

@@ -252,7 +252,8 @@ def choosing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "corpus_classifier_ratio": 0.15, "closed_intents": ["payment_methods"],
         "not_offered": {"payment_methods": {"response": "utter_payment_method_not_accepted",
                                             "names": ["bitcoin", "比特币"]},
-                        "delivery_time": {"response": "utter_no_delivery_there", "delivers_to": ["US", "CA"]}}})
+                        "delivery_time": {"response": "utter_no_delivery_there", "delivers_to": ["US", "CA"],
+                                          "served_response": "utter_delivery_there"}}})
 
 
 @pytest.fixture(scope="module")
@@ -376,9 +377,22 @@ def test_a_place_the_shop_does_not_deliver_to_gets_its_no_from_the_saved_model(c
         *said("能寄到墨西哥吗", "delivery_time"),
         ActionExecuted("utter_no_delivery_there", policy="policy_2_GenerativeResponsePolicy")])
     assert (action, confidence) == ("action_listen", 1.0)
-    action, _, _, metadata, _ = predict(choosing_agent, said("how long does shipping to Toronto take?",
-                                                             "delivery_time"))
-    assert action != "utter_no_delivery_there", metadata
+
+
+def test_a_place_the_shop_delivers_to_gets_a_yes_then_the_answer(choosing_agent: Agent) -> None:
+    asked = said("how long does shipping to Toronto take?", "delivery_time")
+    action, _, optional_events, metadata, _ = predict(choosing_agent, asked)
+    assert action == "utter_delivery_there", metadata
+    assert [(e.key, e.value) for e in optional_events] == [("destination", "Toronto")]
+    choice = metadata["answer_choice"]
+    assert choice["kind"] == "delivers_there" and "Toronto (CA)" in choice["reason"]
+    # then the answer itself (no rule sends it after the yes), then the bot waits
+    yes = ActionExecuted("utter_delivery_there", policy="policy_2_GenerativeResponsePolicy")
+    action, confidence, _, metadata, _ = predict(choosing_agent, [*asked, yes])
+    assert (action, confidence) == ("utter_delivery_time", 1.0), metadata
+    action, confidence, _, _, _ = predict(choosing_agent, [
+        *asked, yes, ActionExecuted("utter_delivery_time", policy="policy_2_GenerativeResponsePolicy")])
+    assert (action, confidence) == ("action_listen", 1.0)
 
 
 def test_a_wait_past_the_answers_time_gets_the_offer_that_says_sorry_for_it(choosing_agent: Agent) -> None:
