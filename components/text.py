@@ -323,6 +323,11 @@ def _jieba():  # noqa: ANN202
     return jieba
 
 
+def chinese_word_count(word: str) -> int:
+    """How often jieba's dictionary has seen `word` as a word (0: never)."""
+    return _jieba().dt.FREQ.get(word) or 0
+
+
 def tokenize(text: str, lang: str) -> list[str]:
     """Words of `text`: spaCy's English rules or jieba's Chinese segmentation.
     Placeholders stay whole."""
