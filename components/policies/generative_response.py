@@ -46,6 +46,7 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
+from components import places
 from components.action_names import GENERATED_REPLY_ACTION
 from components.answer_classifier import AnswerClassifier, ClassifierFileError
 from components.answers import (
@@ -349,8 +350,12 @@ class GenerativeResponsePolicy(Policy):
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """Changed corpus, NLU or facts files retrain the policy."""
+        """Changed corpus, NLU or facts files retrain the policy; so does a new way of reading
+        place names (components/places.py) where `delivers_to` needs them."""
         paths = corpus_paths(config.get("corpus") or []) + corpus_paths(config.get("nlu") or [])
+        not_offered = (config.get("answer_choice") or {}).get("not_offered") or {}
+        if any(isinstance(entry, dict) and "delivers_to" in entry for entry in not_offered.values()):
+            paths.append(Path(places.__file__))
         if config.get("generator_path") and Path(config["generator_path"]).is_dir():
             paths += sorted(p for p in Path(config["generator_path"]).iterdir() if p.is_file())
         if config.get("facts") and Path(config["facts"]).is_file():

@@ -463,3 +463,16 @@ def test_an_unknown_corpus_encoder_language_is_named() -> None:
 
     with pytest.raises(InvalidConfigException, match="corpus_encoder_languages: fr is not one of"):
         GenerativeResponsePolicy._chooser({"answer_choice": {"corpus_encoder_languages": ["fr"]}}, LearntFromData())
+
+
+def test_a_new_way_of_reading_place_names_retrains_a_policy_that_needs_them() -> None:
+    """Place names are read at `rasa train`; a cached policy would keep the old ones."""
+    from components.policies import GenerativeResponsePolicy
+
+    corpus = {"corpus": "data/corpus/*.jsonl"}
+    delivering = {**corpus, "answer_choice": {"not_offered": {
+        "delivery_time": {"response": "utter_no_delivery_there", "delivers_to": ["US", "CA"]}}}}
+    assert GenerativeResponsePolicy.fingerprint_addon(delivering) != GenerativeResponsePolicy.fingerprint_addon(corpus)
+    paying = {**corpus, "answer_choice": {"not_offered": {
+        "payment_methods": {"response": "utter_payment_method_not_accepted", "names": ["bitcoin"]}}}}
+    assert GenerativeResponsePolicy.fingerprint_addon(paying) == GenerativeResponsePolicy.fingerprint_addon(corpus)
