@@ -71,7 +71,6 @@ from components.featurizers.encoder import EncoderError, EncoderSettings, WordEn
 from components.generator.data import Dialogue
 from components.generator.generator import GeneratorFileError, Reply, ResponseGenerator
 from components.generator.training import GeneratorConfig, train_generator
-from components.places import world_places
 from components.replies import FactsFileError, ShopFacts, drop_blocked, fill_placeholders, limit_length
 from components.text import DEFAULT_LANGUAGE, LANGUAGES, detect_language, message_language, normalise, written_in
 
@@ -480,7 +479,7 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.intent_words = {intent: common_words(texts) for intent, texts in examples.items()}
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
             home = self.chooser.settings.home_countries
-            self.learnt.places = world_places(home) if home else {}
+            self.learnt.places = places.world_places(home) if home else {}
             self._usual_answers = None
             self.answer_classifier = self._answer_classifier(self.chooser.settings, examples)
             self.chooser = self._chooser(self.config, self.learnt, self.answer_classifier)
