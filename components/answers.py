@@ -8,7 +8,8 @@ calibrated confidence and the facts check, and on the words the shop's own texts
 - NLU unsure, but a corpus question very close to the message (`unsure_corpus_similarity` in
   characters, `unsure_corpus_encoder_similarity` in meaning): the message is answered as that
   question's intent ("dbl charged for one order" is near "double charge on my credit card");
-- NLU torn between two intents it can name: a question back ("Do you mean ...?");
+- NLU torn between two intents it can name: a question back ("Do you mean ...?"), unless both
+  readings get the same no (below: 能寄到墨西哥吗, an address or a delivery question);
 - a corpus question close to the message (`corpus_similarity` in characters, or
   `corpus_encoder_similarity` in meaning for the languages a sentence encoder reads), of the
   intent NLU names, whose answer says something the template does not: that corpus answer ("my
@@ -57,6 +58,7 @@ template too. Both tests read meaning only (the languages of `corpus_encoder_lan
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -693,6 +695,11 @@ class AnswerChooser:
         generator decides."""
         if intent == unsure_intent:
             options = self.clarify_options(ranking, answerable)
+            noes = [no for option in options if (no := self.not_offered(text, option))]
+            if options and len(noes) == len(options) and len({no.response for no in noes}) == 1:
+                # either reading gets the same no ("能寄到墨西哥吗": an address or a delivery question)
+                return dataclasses.replace(noes[0], reason=f"NLU is torn between {options[0]} and {options[1]}, "
+                                           f"and both say no: {noes[0].reason}")
             if options:
                 return Choice(CLARIFY, f"NLU is torn between {options[0]} and {options[1]}", options)
             return Choice(TEMPLATE, "NLU is unsure and names no two likely intents")

@@ -97,6 +97,20 @@ def test_a_place_the_shop_does_not_deliver_to_gets_a_no_that_names_it() -> None:
         assert (choice.response, choice.named) == ("utter_no_delivery_there", named), text
 
 
+def test_a_no_that_holds_for_both_readings_of_an_unsure_message_needs_no_question_back() -> None:
+    torn, answerable = [("change_address", 0.46), ("delivery_time", 0.46)], ANSWERABLE | {"change_address"}
+    choice = delivering_chooser().before_generating("能寄到墨西哥吗", "zh", "nlu_fallback", torn, answerable,
+                                                    "nlu_fallback")
+    assert choice is not None and (choice.kind, choice.named) == (NOT_OFFERED, "墨西哥"), choice
+    assert "torn between change_address and delivery_time, and both say no" in choice.reason
+    # a place it delivers to, or a reading without the no: the question back
+    for text, ranking in [("能寄到多伦多吗", torn),
+                          ("can it go to London?", [("change_address", 0.46), ("payment_methods", 0.46)])]:
+        choice = delivering_chooser().before_generating(text, "zh", "nlu_fallback", ranking, answerable,
+                                                        "nlu_fallback")
+        assert choice is not None and choice.kind == CLARIFY, text
+
+
 def test_places_it_delivers_to_and_names_that_are_no_destination_leave_the_answer_alone() -> None:
     for text, intent in [("can I switch the address to my aunt's place in Montreal?", "change_address"),
                          ("do you deliver to Georgia?", "delivery_time"),  # the state, not the country
