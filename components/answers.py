@@ -328,6 +328,11 @@ class ChoiceSettings:
                                  f"not {', '.join(unknown)}")
 
     @property
+    def served_responses(self) -> set[str]:
+        """The responses that say yes to a place the shop delivers to (`served_response`)."""
+        return {entry["served_response"] for entry in self.not_offered.values() if entry.get("served_response")}
+
+    @property
     def home_countries(self) -> list[str]:
         """The countries some `delivers_to` lists (none: no question naming a place is a no); their
         towns are known by name, however small."""

@@ -202,21 +202,16 @@ def _intent_labels(responses: Responses) -> dict[str, dict[str, str]]:
     return labels
 
 
-def _served_responses(settings: ChoiceSettings) -> set[str]:
-    """The responses that say yes to a place the shop delivers to (`served_response`)."""
-    return {entry["served_response"] for entry in settings.not_offered.values() if entry.get("served_response")}
-
-
 def _check_not_offered(settings: ChoiceSettings, domain: Domain) -> None:
     """`not_offered` needs its responses, and the slots they name the asked-for thing with."""
-    named = {entry["response"] for entry in settings.not_offered.values()} | _served_responses(settings)
+    named = {entry["response"] for entry in settings.not_offered.values()} | settings.served_responses
     missing = sorted(named - set(domain.responses))
     if missing:
         raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: not_offered names "
                                      f"{', '.join(missing)}, which the domain has no response for")
     slots = {slot.name for slot in domain.slots}
     for slot, needed, what in [(NOT_OFFERED_SLOT, bool(settings.not_offered), "what was asked for"),
-                               (DESTINATION_SLOT, bool(_served_responses(settings)), "the place")]:
+                               (DESTINATION_SLOT, bool(settings.served_responses), "the place")]:
         if needed and slot not in slots:
             raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: not_offered needs a text slot "
                                          f"`{slot}` in the domain (its responses name {what})")
@@ -374,6 +369,8 @@ class GenerativeResponsePolicy(Policy):
         self.answer_classifier = answer_classifier
         self.chooser = self._chooser(config, self.learnt, answer_classifier)
         self._usual_answers: dict[tuple[str, str], str] | None = None  # from learnt.corpus_pairs, when first needed
+        # the latest message's (source, context) and the generator's reply to it
+        self._last_reply: tuple[tuple[str, tuple[str, ...]], Reply] | None = None
         if self.chooser:
             self.priority = max(self.priority, RULE_POLICY_PRIORITY + 1)
 
@@ -462,6 +459,7 @@ class GenerativeResponsePolicy(Policy):
 
     def train(self, training_trackers: list[TrackerWithCachedStates], domain: Domain,
               responses: Responses, **kwargs: Any) -> Resource:
+        self._last_reply = None  # replies of the generator about to be replaced
         try:
             self.facts = ShopFacts.load(self.config["facts"]) if self.config.get("facts") else None
         except FactsFileError as error:
@@ -574,9 +572,23 @@ class GenerativeResponsePolicy(Policy):
         return cls(config, model_storage, resource, execution_context, generator, learnt, classifier)
 
     def _context(self, tracker: DialogueStateTracker) -> list[str]:
-        """The texts of the turns before the latest user message, oldest first."""
-        texts = [e.text for e in tracker.events if isinstance(e, UserUttered | BotUttered) and e.text]
-        return texts[:-1][-self.config["context_turns"]:] if self.config["context_turns"] else []
+        """The texts of the turns before the latest user message, oldest first (the same after
+        the bot's first answer to it, such as the yes to a place)."""
+        if not self.config["context_turns"]:
+            return []
+        events = list(tracker.events)
+        latest = max((i for i, e in enumerate(events) if isinstance(e, UserUttered)), default=len(events))
+        texts = [e.text for e in events[:latest] if isinstance(e, UserUttered | BotUttered) and e.text]
+        return texts[-self.config["context_turns"]:]
+
+    def _reply(self, text: str, intent: str | None, tracker: DialogueStateTracker) -> Reply:
+        """The generator's reply to the customer's message; the message answered in two actions
+        (the yes to a place, then the answer) is decoded once."""
+        assert self.generator is not None
+        key = (self._source(text, intent), tuple(self._context(tracker)))
+        if self._last_reply is None or self._last_reply[0] != key:
+            self._last_reply = key, self.generator.reply(*key)
+        return self._last_reply[1]
 
     def _unsupported_claims(self, reply: str, tracker: DialogueStateTracker) -> set[str]:
         """Numbers, durations and prices in `reply` that neither the facts nor the customer state."""
@@ -623,7 +635,7 @@ class GenerativeResponsePolicy(Policy):
         text = (message.text or "").strip() if message else ""
         intent = message.intent.get("name") if message else None
         if self.chooser and self._sent_last(tracker):
-            if tracker.latest_action_name in _served_responses(self.chooser.settings) and text and intent:
+            if tracker.latest_action_name in self.chooser.settings.served_responses and text and intent:
                 # the yes to the place goes before the answer itself
                 return self._chosen_answer(tracker, domain, text, intent, place_confirmed=True)
             # the customer answers: no rule or story continues what the answer choice sent (a
@@ -642,7 +654,7 @@ class GenerativeResponsePolicy(Policy):
         uncovered = chooser.uncovered(text, lang) if chooser else None
         if uncovered:
             return self._handoff_offer(domain, uncovered)
-        reply = self.generator.reply(self._source(text, intent), self._context(tracker))
+        reply = self._reply(text, intent, tracker)
         answer, metadata = reply.text, None
         usual = self._usual_corpus_answer(intent, lang) if not written_in(reply.text, lang) else None
         if usual:
@@ -730,7 +742,7 @@ class GenerativeResponsePolicy(Policy):
         if choice is None:
             if self.generator is None:
                 return self._prediction(probabilities)
-            reply = self.generator.reply(self._source(text, intent), self._context(tracker))
+            reply = self._reply(text, intent, tracker)
             choice = self.chooser.after_generating(intent, reply.text, reply.confidence,
                                                    not self._unsupported_claims(reply.text, tracker), template,
                                                    text, lang)

@@ -379,7 +379,15 @@ def test_a_place_the_shop_does_not_deliver_to_gets_its_no_from_the_saved_model(c
     assert (action, confidence) == ("action_listen", 1.0)
 
 
-def test_a_place_the_shop_delivers_to_gets_a_yes_then_the_answer(choosing_agent: Agent) -> None:
+def test_a_place_the_shop_delivers_to_gets_a_yes_then_the_answer(choosing_agent: Agent,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.loaded_components import loaded_components
+    from components.policies import GenerativeResponsePolicy
+
+    [policy] = loaded_components(choosing_agent.processor, GenerativeResponsePolicy).values()
+    decoded = []
+    monkeypatch.setattr(policy.generator, "reply", lambda *args, original=policy.generator.reply: decoded.append(
+        args) or original(*args))
     asked = said("how long does shipping to Toronto take?", "delivery_time")
     action, _, optional_events, metadata, _ = predict(choosing_agent, asked)
     assert action == "utter_delivery_there", metadata
@@ -390,6 +398,7 @@ def test_a_place_the_shop_delivers_to_gets_a_yes_then_the_answer(choosing_agent:
     yes = ActionExecuted("utter_delivery_there", policy="policy_2_GenerativeResponsePolicy")
     action, confidence, _, metadata, _ = predict(choosing_agent, [*asked, yes])
     assert (action, confidence) == ("utter_delivery_time", 1.0), metadata
+    assert len(decoded) == 1  # the answer chosen with the yes is sent, not decoded again
     action, confidence, _, _, _ = predict(choosing_agent, [
         *asked, yes, ActionExecuted("utter_delivery_time", policy="policy_2_GenerativeResponsePolicy")])
     assert (action, confidence) == ("action_listen", 1.0)
