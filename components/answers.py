@@ -292,6 +292,7 @@ class ChoiceSettings:
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
     condition_margin: float | None = None
+    unasked_similarity: float | None = None
     corpus_classifier_ratio: float | None = None
     asked_details: bool = True
     waited_too_long: bool = True
@@ -729,18 +730,29 @@ class AnswerChooser:
 
     def _unasked_corpus_answer(self, text: str, lang: str, intent: str, reply: str) -> str | None:
         """Why a generated reply that repeats a corpus answer does not answer `text`: that answer's
-        question is far from it in meaning, or asks what it does not (`condition_margin`)."""
+        question is far from it (in meaning, or in characters: `unasked_similarity`), or asks what it
+        does not (`condition_margin`)."""
         if self.settings.condition_margin is None or self.corpus is None or not text:
             return None
         repeated = self.corpus.asked_with_answer(text, lang, intent, reply)
         if repeated is None:
             return None
-        if repeated.in_meaning and repeated.similarity < self.settings.corpus_encoder_similarity:
-            # in characters a new wording is as far as a new question, so only meaning tells
+        # in characters a new wording can be as far as a new question: only a question sharing
+        # almost nothing with the message (`unasked_similarity`) is another question
+        floor = (self.settings.corpus_encoder_similarity if repeated.in_meaning
+                 else self.settings.unasked_similarity)
+        if floor is not None and repeated.similarity < floor:
             return (f"the generated reply is the answer to {repeated.pair.question!r}, only "
                     f"{repeated.similarity:.2f} close to the message")
         unasked = self.missing_condition(text, lang, repeated)
         return f"the generated reply is the answer to {repeated.pair.question!r}, but {unasked}" if unasked else None
+
+    def answers_another_question(self, text: str, lang: str, intent: str, reply: str) -> Choice | None:
+        """For an intent without a written response: the offer of a person when the generated
+        `reply` is the answer to a corpus question `text` does not ask (a gift-wrapping answer to
+        "the box came without the charger"); else None."""
+        unasked = self._unasked_corpus_answer(text, lang, intent, reply)
+        return Choice(HANDOFF, f"{unasked}; {intent} has no written response") if unasked else None
 
     def after_generating(self, intent: str, reply: str, confidence: float, passes_facts: bool,
                          template: str | None, text: str = "", lang: str = "") -> Choice:

@@ -311,6 +311,11 @@ class GenerativeResponsePolicy(Policy):
             #     intent's NLU examples (its condition: worn, a fee, twice), is not more than this
             #     much closer to the message than the whole question; else the template; null
             #     never checks;
+            #   unasked_similarity: in the languages compared in characters, the similarity (TF-IDF)
+            #     below which a generated reply repeating a corpus answer answers that answer's
+            #     question, not the message: the template is sent, or for an intent without one
+            #     the offer of a person (in meaning: below corpus_encoder_similarity, with
+            #     condition_margin set); null: never in characters;
             #   corpus_classifier_ratio: for the languages compared in characters (no corpus_encoder
             #     reads them), a classifier over each intent's corpus answers and its written
             #     response (components/answer_classifier.py) picks the corpus answer instead of the
@@ -665,7 +670,8 @@ class GenerativeResponsePolicy(Policy):
         sent = self._finish(answer, tracker) if reply.confidence >= self.config["threshold"] else ""
         if not sent:
             return self._prediction(probabilities)
-        unanswered = chooser.unanswered(text, lang, sent) if chooser else None
+        unanswered = (chooser.answers_another_question(text, lang, intent or "", answer)
+                      or chooser.unanswered(text, lang, sent)) if chooser else None
         if unanswered:
             return self._handoff_offer(domain, unanswered)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
