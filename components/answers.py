@@ -287,12 +287,13 @@ class ChoiceSettings:
     corpus_encoder_languages: list[str] = field(default_factory=lambda: ["en"])
     corpus_encoder_similarity: float = 0.55
     coverage_similarity: float | None = None
+    intent_question_similarity: float | None = None
+    intent_question_encoder_similarity: float | None = None
     unsure_corpus_similarity: float | None = None
     unsure_corpus_encoder_similarity: float = 0.7
     clarify_min_confidence: float = 0.5
     clarify_runner_up: float = 0.15
     condition_margin: float | None = None
-    unasked_similarity: float | None = None
     corpus_classifier_ratio: float | None = None
     asked_details: bool = True
     waited_too_long: bool = True
@@ -476,12 +477,16 @@ class CorpusAnswers:
         similarity, pair = max(found, key=lambda item: item[0])
         return Nearest(pair, similarity, isinstance(index, _EncodedQuestions))
 
-    def nearest(self, text: str, lang: str) -> Nearest | None:
-        """The corpus question closest to `text` in its language."""
+    def nearest(self, text: str, lang: str, intent: str | None = None) -> Nearest | None:
+        """The corpus question closest to `text` in its language (of `intent`, when given)."""
         if lang not in self.by_language:
             return None
         pairs, index = self.by_language[lang]
         scores = self._similarities(text, lang)
+        if intent is not None:
+            scores = np.where([pair.intent == intent for pair in pairs], scores, -np.inf)
+            if not np.isfinite(scores).any():
+                return None
         best = int(scores.argmax())
         return Nearest(pairs[best], float(scores[best]), isinstance(index, _EncodedQuestions))
 
@@ -491,9 +496,13 @@ class AnswerChooser:
 
     def __init__(self, vocabulary: Iterable[str], settings: ChoiceSettings,
                  corpus: CorpusAnswers | None = None, intent_words: dict[str, list[str]] | None = None,
-                 classifier: AnswerClassifier | None = None, places: dict[str, str] | None = None) -> None:
+                 classifier: AnswerClassifier | None = None, places: dict[str, str] | None = None,
+                 intent_questions: CorpusAnswers | None = None) -> None:
         self.settings = settings
         self.corpus = corpus
+        # what the generator learnt each intent without a written response from: its corpus
+        # questions and NLU examples (`outside_intent`)
+        self.intent_questions = intent_questions
         self.classifier = classifier if settings.corpus_classifier_ratio is not None else None
         # intent -> the word forms common in its NLU examples (`common_words`): not a condition
         self.intent_words = {intent: set(words) for intent, words in (intent_words or {}).items()}
@@ -630,6 +639,21 @@ class AnswerChooser:
             return None
         return self._uncovered(self.corpus.nearest(text, lang))
 
+    def outside_intent(self, text: str, lang: str, intent: str) -> Choice | None:
+        """For an intent without a written response: the offer of a person when `text` is far from
+        every question the generator learnt that intent's answer from (`intent_question_*`): its
+        answer is for other questions ("the box came without the charger" read as gift wrapping).
+        None when it is close to one, or the intent has none."""
+        nearest = self.intent_questions.nearest(text, lang, intent) if self.intent_questions else None
+        if nearest is None:
+            return None
+        threshold = (self.settings.intent_question_encoder_similarity if nearest.in_meaning
+                     else self.settings.intent_question_similarity)
+        if threshold is None or nearest.similarity >= threshold:
+            return None
+        return Choice(HANDOFF, f"the nearest question {intent} was learnt from, {nearest.pair.question!r}, is "
+                      f"{nearest.similarity:.2f} close: its answer is for other questions")
+
     def unanswered(self, text: str, lang: str, answer: str, template: str | None = None) -> Choice | None:
         """A hand-off when the customer has waited longer than `answer`, about to be sent, says
         (`waited_too_long`). When `text` asks for an amount or a tax that `answer` does not give
@@ -730,29 +754,18 @@ class AnswerChooser:
 
     def _unasked_corpus_answer(self, text: str, lang: str, intent: str, reply: str) -> str | None:
         """Why a generated reply that repeats a corpus answer does not answer `text`: that answer's
-        question is far from it (in meaning, or in characters: `unasked_similarity`), or asks what it
-        does not (`condition_margin`)."""
+        question is far from it in meaning, or asks what it does not (`condition_margin`)."""
         if self.settings.condition_margin is None or self.corpus is None or not text:
             return None
         repeated = self.corpus.asked_with_answer(text, lang, intent, reply)
         if repeated is None:
             return None
-        # in characters a new wording can be as far as a new question: only a question sharing
-        # almost nothing with the message (`unasked_similarity`) is another question
-        floor = (self.settings.corpus_encoder_similarity if repeated.in_meaning
-                 else self.settings.unasked_similarity)
-        if floor is not None and repeated.similarity < floor:
+        if repeated.in_meaning and repeated.similarity < self.settings.corpus_encoder_similarity:
+            # in characters a new wording is as far as a new question, so only meaning tells
             return (f"the generated reply is the answer to {repeated.pair.question!r}, only "
                     f"{repeated.similarity:.2f} close to the message")
         unasked = self.missing_condition(text, lang, repeated)
         return f"the generated reply is the answer to {repeated.pair.question!r}, but {unasked}" if unasked else None
-
-    def answers_another_question(self, text: str, lang: str, intent: str, reply: str) -> Choice | None:
-        """For an intent without a written response: the offer of a person when the generated
-        `reply` is the answer to a corpus question `text` does not ask (a gift-wrapping answer to
-        "the box came without the charger"); else None."""
-        unasked = self._unasked_corpus_answer(text, lang, intent, reply)
-        return Choice(HANDOFF, f"{unasked}; {intent} has no written response") if unasked else None
 
     def after_generating(self, intent: str, reply: str, confidence: float, passes_facts: bool,
                          template: str | None, text: str = "", lang: str = "") -> Choice:

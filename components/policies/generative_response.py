@@ -107,6 +107,10 @@ class LearntFromData:
     vocabulary: list[str] = field(default_factory=list)  # content words of the shop's own texts
     # the corpus's single-turn pairs: question, answer, intent, lang (answers the choice may send)
     corpus_pairs: list[dict[str, str]] = field(default_factory=list)
+    # the NLU examples of the intents without a written response that the corpus answers, as
+    # question, answer (the intent's corpus answer in that language), intent, lang: with their
+    # corpus questions, what the generator learnt those intents from
+    example_pairs: list[dict[str, str]] = field(default_factory=list)
     # intent -> the word forms common in its NLU examples: never part of a corpus question's condition
     intent_words: dict[str, list[str]] = field(default_factory=dict)
     # folded place name -> ISO country code (components/places.py), for not_offered's delivers_to
@@ -299,6 +303,11 @@ class GenerativeResponsePolicy(Policy):
             #   coverage_similarity: with a corpus_encoder, the cosine below which a message in its
             #     languages is nearest no corpus question: the shop's texts do not cover it, and a
             #     person is offered (also for intents the generator answers); null never offers;
+            #   intent_question_similarity, intent_question_encoder_similarity: for an intent without
+            #     a written response, the similarity in characters (TF-IDF) and the cosine in meaning
+            #     (the corpus_encoder's languages) from which a message counts as one of its
+            #     questions (its corpus questions and NLU examples, what the generator learnt its
+            #     answer from); a message further from all of them is offered a person; null never;
             #   unsure_corpus_similarity, unsure_corpus_encoder_similarity: when NLU is unsure, the
             #     similarity in characters (TF-IDF) and the cosine in meaning (the corpus_encoder's
             #     languages) from which the nearest corpus question's intent is taken as the
@@ -311,11 +320,6 @@ class GenerativeResponsePolicy(Policy):
             #     intent's NLU examples (its condition: worn, a fee, twice), is not more than this
             #     much closer to the message than the whole question; else the template; null
             #     never checks;
-            #   unasked_similarity: in the languages compared in characters, the similarity (TF-IDF)
-            #     below which a generated reply repeating a corpus answer answers that answer's
-            #     question, not the message: the template is sent, or for an intent without one
-            #     the offer of a person (in meaning: below corpus_encoder_similarity, with
-            #     condition_margin set); null: never in characters;
             #   corpus_classifier_ratio: for the languages compared in characters (no corpus_encoder
             #     reads them), a classifier over each intent's corpus answers and its written
             #     response (components/answer_classifier.py) picks the corpus answer instead of the
@@ -389,12 +393,18 @@ class GenerativeResponsePolicy(Policy):
         except (TypeError, ValueError) as error:
             raise InvalidConfigException(f"GenerativeResponsePolicy: answer_choice: {error}") from error
         pairs = [CorpusPair(**pair) for pair in learnt.corpus_pairs]
-        corpus = None
+        corpus = intent_questions = None
         if pairs:
             encoder = GenerativeResponsePolicy._corpus_encoder(settings)
-            corpus = CorpusAnswers(pairs, encoder.sentence_vectors if encoder else None,
-                                   settings.corpus_encoder_languages)
-        return AnswerChooser(learnt.vocabulary, settings, corpus, learnt.intent_words, classifier, learnt.places)
+            encode = encoder.sentence_vectors if encoder else None
+            corpus = CorpusAnswers(pairs, encode, settings.corpus_encoder_languages)
+            if (settings.intent_question_similarity, settings.intent_question_encoder_similarity) != (None, None):
+                answered_alone = {pair["intent"] for pair in learnt.example_pairs}
+                intent_questions = CorpusAnswers([p for p in pairs if p.intent in answered_alone]
+                                                 + [CorpusPair(**pair) for pair in learnt.example_pairs],
+                                                 encode, settings.corpus_encoder_languages)
+        return AnswerChooser(learnt.vocabulary, settings, corpus, learnt.intent_words, classifier, learnt.places,
+                             intent_questions)
 
     @staticmethod
     def _corpus_encoder(settings: ChoiceSettings) -> WordEncoder | None:
@@ -481,6 +491,7 @@ class GenerativeResponsePolicy(Policy):
             self.learnt.vocabulary = self._shop_vocabulary(responses, pairs, examples)
             self.learnt.intent_words = {intent: common_words(texts) for intent, texts in examples.items()}
             self.learnt.corpus_pairs = self._single_turn_pairs(pairs)
+            self.learnt.example_pairs = self._example_pairs(examples)
             home = self.chooser.settings.home_countries
             self.learnt.places = places.world_places(home) if home else {}
             self._usual_answers = None
@@ -530,6 +541,21 @@ class GenerativeResponsePolicy(Policy):
         texts += [v["text"] for variants in responses.data.values() for v in variants if v.get("text")]
         texts += self.learnt.facts or []
         return shop_vocabulary(texts)
+
+    def _example_pairs(self, examples: dict[str, list[str]]) -> list[dict[str, str]]:
+        """The NLU examples of the intents without a written response that the corpus answers,
+        each with that answer in its language (as the generator learns them)."""
+        answers = _corpus_answers((p["intent"], p["lang"], p["answer"]) for p in self.learnt.corpus_pairs)
+        skipped = set(self.config.get("skip_intents") or [])
+        pairs = []
+        for intent, texts in examples.items():
+            if intent in self.learnt.template_actions or self._not_mine(intent) or intent in skipped:
+                continue
+            for text in texts:
+                lang = detect_language(text)
+                if (intent, lang) in answers:
+                    pairs.append({"question": text, "answer": answers[intent, lang], "intent": intent, "lang": lang})
+        return pairs
 
     @staticmethod
     def _single_turn_pairs(pairs: list[Pair]) -> list[dict[str, str]]:
@@ -656,7 +682,8 @@ class GenerativeResponsePolicy(Policy):
             return self._prediction(probabilities)
         chooser = self.chooser if self._may_offer_handoff(tracker, domain) else None
         lang = self._language(tracker, text)
-        uncovered = chooser.uncovered(text, lang) if chooser else None
+        uncovered = (chooser.uncovered(text, lang) or chooser.outside_intent(text, lang, intent or "")) \
+            if chooser else None
         if uncovered:
             return self._handoff_offer(domain, uncovered)
         reply = self._reply(text, intent, tracker)
@@ -670,8 +697,7 @@ class GenerativeResponsePolicy(Policy):
         sent = self._finish(answer, tracker) if reply.confidence >= self.config["threshold"] else ""
         if not sent:
             return self._prediction(probabilities)
-        unanswered = (chooser.answers_another_question(text, lang, intent or "", answer)
-                      or chooser.unanswered(text, lang, sent)) if chooser else None
+        unanswered = chooser.unanswered(text, lang, sent) if chooser else None
         if unanswered:
             return self._handoff_offer(domain, unanswered)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
