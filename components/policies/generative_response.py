@@ -399,7 +399,9 @@ class GenerativeResponsePolicy(Policy):
             encode = encoder.sentence_vectors if encoder else None
             corpus = CorpusAnswers(pairs, encode, settings.corpus_encoder_languages)
             if (settings.intent_question_similarity, settings.intent_question_encoder_similarity) != (None, None):
-                answered_alone = {pair["intent"] for pair in learnt.example_pairs}
+                # the intents only the generator answers: no rule sends them a written response
+                answered_alone = ({pair.intent for pair in pairs} - set(learnt.template_actions)
+                                  - set(learnt.handled_intents))
                 intent_questions = CorpusAnswers([p for p in pairs if p.intent in answered_alone]
                                                  + [CorpusPair(**pair) for pair in learnt.example_pairs],
                                                  encode, settings.corpus_encoder_languages)
