@@ -97,6 +97,9 @@ def _words(*alternatives: str) -> re.Pattern:
 
 
 # Chinese number words count only before a unit: 一 alone is in 一下, 一直, 统一.
+# 几 asks "how many" except where it says "a few": after 了, 好, 这, 那 or 前 (用了几个月, 好几天,
+# 这几天, 前几天), which tell how long or how much already was.
+_CHINESE_HOW_MANY = "(?<![了好这那前])几"
 _CHINESE_NUMBER = "(?:[0-9０-９]+|[一二两三四五六七八九十百千万半]+)\\s*"
 _CHINESE_TIME_UNIT = "(?:分钟|小时|天|周|星期|个月|月|年|工作日)"
 _CHINESE_AMOUNT = f"[0-9０-９]|{_CHINESE_NUMBER}(?:个|次|{_CHINESE_TIME_UNIT}|元|美元|块|件|张|笔|单|位)"
@@ -116,7 +119,7 @@ ASKED_DETAILS = (
     AskedDetail(
         "a duration",
         asked={"en": _words("how long", "time limits?"),
-               "zh": re.compile("多久|多长时间|几(?:天|周|个月|年|小时)|期限")},
+               "zh": re.compile(f"多久|多长时间|{_CHINESE_HOW_MANY}(?:天|周|个月|年|小时)|期限")},
         stated={"en": re.compile(f"\\b{_ENGLISH_NUMBER}\\s*(?:business |working )?"
                                  "(?:minutes?|hours?|h|days?|weeks?|months?|years?)\\b|"
                                  + _words("never", "immediately", "instantly", "right away", "forever",
@@ -126,7 +129,7 @@ ASKED_DETAILS = (
         "an amount (a number, a limit)",
         asked={"en": _words("how many", "maximum", "minimum", "(?<!time )limits?", "at (?:most|least)",
                             "the (?:most|least)"),
-               "zh": re.compile("多少|几(?!乎)|最高|最多|最少|最低|上限|下限|限额|至少")},
+               "zh": re.compile(f"多少|{_CHINESE_HOW_MANY}(?!乎)|最高|最多|最少|最低|上限|下限|限额|至少")},
         # a digit anywhere: 1小时 and 24h state an amount, though no word boundary follows
         stated={"en": re.compile(r"\d|" + _words("one", "two", "three", "four", "five", "six", "seven", "eight",
                                                  "nine", "ten", "once", "twice", "single", "unlimited", "free",

@@ -451,8 +451,12 @@ def test_an_answer_that_states_an_amount_or_asks_nothing_of_it_is_sent() -> None
             ("is there a time limit on gift cards?", "Gift cards never expire.", "en"),  # a duration
             ("can I change the delivery address?", "You can change it until the order ships.", "en"),
             ("一个订单最多能用几个优惠码", "每个订单只能使用一个优惠码。", "zh"),
-            ("发货前取消要收费吗", "订单发货前可以免费取消。", "zh")]:
+            ("发货前取消要收费吗", "订单发货前可以免费取消。", "zh"),
+            # 几 that says "a few": how long the customer has had it, not a question for a duration
+            ("耳机用了几个月一边没声音了，能修吗", "请把订单号和问题简述发给我们，我们会安排维修或更换。", "zh"),
+            ("前几天买的台灯坏了，能保修吗", "请把订单号和问题简述发给我们，我们会安排维修或更换。", "zh")]:
         assert chooser().unanswered(text, lang, answer) is None, text
+    assert chooser().unanswered("耳机几个月保修", "zh", "请把订单号发给我们。") is not None  # a question for one
     # 一 alone is no amount (一下, 一直); an amount is no answer to a question about tax
     assert chooser().unanswered("重置链接多久失效", "zh", "请稍等一下，一直有效吗") is not None
     choice = chooser().unanswered("do I pay customs duties on an order to Canada?", "en",
