@@ -42,6 +42,10 @@ def dev_questions() -> list[str]:
     return texts
 
 
+def _rounded(confidence: float | None) -> float | None:
+    return None if confidence is None else round(confidence, 9)
+
+
 def child(model: str, load: str, answer: bool, out: Path) -> None:
     """One load in this process; with `answer`, also every dev question's events."""
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
@@ -74,8 +78,11 @@ def child(model: str, load: str, answer: bool, out: Path) -> None:
         await agent.handle_text(text, sender_id=f"load-{index}")
         tracker = await agent.tracker_store.retrieve(f"load-{index}")
         events = tracker.current_state(EventVerbosity.ALL)["events"]
-        return [[event["event"], event.get("name"), event.get("policy"), event.get("confidence"),
-                 (event.get("parse_data") or {}).get("intent_ranking")]
+        # confidences to 9 places: the intent ranking's last bits vary from process to process
+        # (the linear classifier's mean over DIET's floats), which is no difference in the answer
+        return [[event["event"], event.get("name"), event.get("policy"), _rounded(event.get("confidence")),
+                 [{**intent, "confidence": _rounded(intent["confidence"])}
+                  for intent in (event.get("parse_data") or {}).get("intent_ranking") or []]]
                 for event in events if event["event"] in ("user", "action")]
 
     async def answer_all() -> list:
