@@ -79,7 +79,7 @@ def child(model: str, load: str, answer: bool, out: Path) -> None:
         tracker = await agent.tracker_store.retrieve(f"load-{index}")
         events = tracker.current_state(EventVerbosity.ALL)["events"]
         # confidences to 9 places: the intent ranking's last bits vary from process to process
-        # (the linear classifier's mean over DIET's floats), which is no difference in the answer
+        # (about 1e-16), which is no difference in the answer
         return [[event["event"], event.get("name"), event.get("policy"), _rounded(event.get("confidence")),
                  [{**intent, "confidence": _rounded(intent["confidence"])}
                   for intent in (event.get("parse_data") or {}).get("intent_ranking") or []]]
