@@ -12,6 +12,9 @@ only there? Measured on the dev set written for each check:
   the no that names it), in them, or naming no destination;
 - `served_destinations` (`delivers_to`'s `served_response`): the same set; a place in the US or
   Canada should get the yes that names it, the others not;
+- `intent_questions`: benchmarks/data/dev_coverage_{en,zh}.yml (questions the shop's texts do not
+  cover) and dev_longtail_{en,zh}.yml (in-scope questions of the intents only the generator
+  answers, where a person is wrong);
 - `contrast`: benchmarks/data/dev_contrast_{en,zh}.yml, messages setting what the customer wants
   against what they do not, and messages whose "not" is the question itself, each labelled with
   the intent it should be answered as.
@@ -23,7 +26,8 @@ checks are read at answer time).
     .venv/bin/python benchmarks/asked_details.py [--check NAME] [--model benchmarks/work/answers/full.tar.gz]
 
 The default model is the one `benchmarks/answers.py` trains from config.yml. Results:
-benchmarks/results/{asked_details,waited_too_long,destinations,served_destinations,contrast}.{md,json}.
+benchmarks/results/{asked_details,waited_too_long,destinations,served_destinations,contrast,
+intent_questions}.{md,json}.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ def without_served_response() -> dict:
 
 @dataclass(frozen=True)
 class Check:
-    dev_set: str  # benchmarks/data/{dev_set}_{lang}.yml
+    dev_set: str  # benchmarks/data/{dev_set}_{lang}.yml; several: separated by commas
     person_right: Callable[[dict], bool]  # from a dev set row: the check's answer (a person, a no) is right
     kinds: tuple[str, str]  # (the check's answer is right, it is wrong)
     title: str
@@ -104,6 +108,14 @@ CHECKS = {
                           "names it is the right answer), in them, or naming no destination (a no is wrong)",
                           action=NO_DELIVERY, counted="no that names the place",
                           switched_off=lambda: {"not_offered": without_delivers_to()}),
+    "intent_questions": Check("dev_coverage,dev_longtail", lambda row: row["set"] == "dev_coverage",
+                              ("not covered", "in scope, an intent only the generator answers"),
+                              "A person where an intent only the generator answers never learnt the question",
+                              "shop questions the shop's texts do not cover (a person is right where NLU gives "
+                              "them an intent only the generator answers; most get a template intent, which "
+                              "this check leaves alone) and in-scope questions of those intents (a person is "
+                              "wrong)", switched_off=lambda: {"intent_question_similarity": None,
+                                                              "intent_question_encoder_similarity": None}),
     "served_destinations": Check("dev_destinations", lambda row: row["ships"] is True,
                                  ("in the US and Canada", "outside them, or no destination"),
                                  "A yes where a delivery or address question names a place the shop ships to",
@@ -121,7 +133,9 @@ def answered_as(outcome: dict) -> str:
 
 
 def questions(check: Check, lang: str) -> list[dict]:
-    rows = yaml.safe_load((DATA / f"{check.dev_set}_{lang}.yml").read_text(encoding="utf-8"))["questions"]
+    rows = [{"text": row, "set": name} if isinstance(row, str) else {**row, "set": name}
+            for name in check.dev_set.split(",")
+            for row in yaml.safe_load((DATA / f"{name}_{lang}.yml").read_text(encoding="utf-8"))["questions"]]
     return [{"text": row["text"], "kind": check.kinds[0] if check.person_right(row) else check.kinds[1],
              "intent": row.get("intent", ""), "lang": lang, "accept": {}} for row in rows]
 
@@ -155,7 +169,8 @@ def main() -> None:
     commit = reproduce.commit()
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [*reproduce.lines(command), "", f"# {check.title}", "",
-             f"{date}, commit {commit}, model {args.model.name}. benchmarks/data/{check.dev_set}_*.yml: {check.about}.",
+             f"{date}, commit {commit}, model {args.model.name}. "
+             f"{', '.join(f'benchmarks/data/{name}_*.yml' for name in check.dev_set.split(','))}: {check.about}.",
              "", f"| {args.check} | language | questions | {check.counted} | fallback or question back |",
              "|---|---|---|---|---|"]
     lines += [f"| {r[args.check]} | {r['language']} | {r['kind']} | {r['checked']} of {r['questions']} "
