@@ -71,7 +71,7 @@ def without_served_response() -> dict:
 
 @dataclass(frozen=True)
 class Check:
-    dev_set: str  # benchmarks/data/{dev_set}_{lang}.yml; several: separated by commas
+    dev_sets: tuple[str, ...]  # benchmarks/data/{dev_set}_{lang}.yml each
     person_right: Callable[[dict], bool]  # from a dev set row: the check's answer (a person, a no) is right
     kinds: tuple[str, str]  # (the check's answer is right, it is wrong)
     title: str
@@ -84,31 +84,31 @@ class Check:
 
 
 CHECKS = {
-    "asked_details": Check("dev_details", lambda row: not row["covered"], ("not covered", "covered"),
+    "asked_details": Check(("dev_details",), lambda row: not row["covered"], ("not covered", "covered"),
                            "A person where the answer leaves out the amount asked",
                            "questions for an amount or a tax that the shop's facts give (covered: a person is a "
                            "wrong answer) or do not (not covered: a person is the right one)"),
-    "waited_too_long": Check("dev_waited", lambda row: row["overdue"],
+    "waited_too_long": Check(("dev_waited",), lambda row: row["overdue"],
                              ("wait past the answer's time", "wait within it or whether"),
                              "A person where the customer has waited past the answer's time",
                              "customers saying how long they have waited, past the answer's time (a person is the "
                              "right answer) or within it, or asking whether they still may (a person is wrong)",
                              OVERDUE_OFFER),
-    "contrast": Check("dev_contrast", lambda row: row["contrast"],
+    "contrast": Check(("dev_contrast",), lambda row: row["contrast"],
                       ("wants one thing, not another", "a not that is the question"),
                       "Answered as the intent of what the customer wants, not of what they do not",
                       "messages setting what the customer wants against what they do not (labelled with the "
                       "wanted part's intent) or whose not is the question itself (labelled with their own)",
                       counted="answered as the labelled intent",
                       counts=lambda question, outcome: answered_as(outcome) == question["intent"]),
-    "destinations": Check("dev_destinations", lambda row: row["ships"] is False,
+    "destinations": Check(("dev_destinations",), lambda row: row["ships"] is False,
                           ("outside the US and Canada", "in them, or no destination"),
                           "A no where a delivery or address question names a place the shop does not ship to",
                           "delivery and address questions naming a place outside the US and Canada (the no that "
                           "names it is the right answer), in them, or naming no destination (a no is wrong)",
                           action=NO_DELIVERY, counted="no that names the place",
                           switched_off=lambda: {"not_offered": without_delivers_to()}),
-    "intent_questions": Check("dev_coverage,dev_longtail", lambda row: row["set"] == "dev_coverage",
+    "intent_questions": Check(("dev_coverage", "dev_longtail"), lambda row: row["set"] == "dev_coverage",
                               ("not covered", "in scope, an intent only the generator answers"),
                               "A person where an intent only the generator answers never learnt the question",
                               "shop questions the shop's texts do not cover (a person is right where NLU gives "
@@ -116,7 +116,7 @@ CHECKS = {
                               "this check leaves alone) and in-scope questions of those intents (a person is "
                               "wrong)", switched_off=lambda: {"intent_question_similarity": None,
                                                               "intent_question_encoder_similarity": None}),
-    "served_destinations": Check("dev_destinations", lambda row: row["ships"] is True,
+    "served_destinations": Check(("dev_destinations",), lambda row: row["ships"] is True,
                                  ("in the US and Canada", "outside them, or no destination"),
                                  "A yes where a delivery or address question names a place the shop ships to",
                                  "delivery and address questions naming a place in the US or Canada (the yes that "
@@ -134,7 +134,7 @@ def answered_as(outcome: dict) -> str:
 
 def questions(check: Check, lang: str) -> list[dict]:
     rows = [{"text": row, "set": name} if isinstance(row, str) else {**row, "set": name}
-            for name in check.dev_set.split(",")
+            for name in check.dev_sets
             for row in yaml.safe_load((DATA / f"{name}_{lang}.yml").read_text(encoding="utf-8"))["questions"]]
     return [{"text": row["text"], "kind": check.kinds[0] if check.person_right(row) else check.kinds[1],
              "intent": row.get("intent", ""), "lang": lang, "accept": {}} for row in rows]
@@ -170,7 +170,7 @@ def main() -> None:
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [*reproduce.lines(command), "", f"# {check.title}", "",
              f"{date}, commit {commit}, model {args.model.name}. "
-             f"{', '.join(f'benchmarks/data/{name}_*.yml' for name in check.dev_set.split(','))}: {check.about}.",
+             f"{', '.join(f'benchmarks/data/{name}_*.yml' for name in check.dev_sets)}: {check.about}.",
              "", f"| {args.check} | language | questions | {check.counted} | fallback or question back |",
              "|---|---|---|---|---|"]
     lines += [f"| {r[args.check]} | {r['language']} | {r['kind']} | {r['checked']} of {r['questions']} "

@@ -97,12 +97,12 @@ def _words(*alternatives: str) -> re.Pattern:
 
 
 # Chinese number words count only before a unit: 一 alone is in 一下, 一直, 统一.
-# 几 asks "how many" except where it says "a few": after 了, 好, 这, 那 or 前 (用了几个月, 好几天,
-# 这几天, 前几天), which tell how long or how much already was.
-_CHINESE_HOW_MANY = "(?<![了好这那前])几"
 _CHINESE_NUMBER = "(?:[0-9０-９]+|[一二两三四五六七八九十百千万半]+)\\s*"
 _CHINESE_TIME_UNIT = "(?:分钟|小时|天|周|星期|个月|月|年|工作日)"
 _CHINESE_AMOUNT = f"[0-9０-９]|{_CHINESE_NUMBER}(?:个|次|{_CHINESE_TIME_UNIT}|元|美元|块|件|张|笔|单|位)"
+# 几 asks "how many" except where it says "a few": after 了, 好, 这, 那 or 前 (用了几个月, 好几天,
+# 这几天, 前几天), which tell how long or how much already was.
+_CHINESE_HOW_MANY = "(?<![了好这那前])几"
 _ENGLISH_NUMBER = (r"(?:\d+(?:[.,]\d+)?(?:\s*[-–]\s*\d+)?"
                    r"|an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve)")
 _TAX = {"en": _words("tax", "taxes", "vat", "dut(?:y|ies)", "customs"), "zh": re.compile("税|报关|清关")}

@@ -206,6 +206,14 @@ def _intent_labels(responses: Responses) -> dict[str, dict[str, str]]:
     return labels
 
 
+def _generator_only(config: dict[str, Any], learnt: LearntFromData, intents: Iterable[str]) -> list[str]:
+    """Of `intents`, those only the generator answers: no rule sends them a written response, no
+    rule or story reacts to them, and the policy neither skips nor abstains from them."""
+    excluded = (set(learnt.template_actions) | set(learnt.handled_intents)
+                | set(config.get("skip_intents") or []) | set(config.get("abstain_intents") or []))
+    return [intent for intent in intents if intent not in excluded]
+
+
 def _check_not_offered(settings: ChoiceSettings, domain: Domain) -> None:
     """`not_offered` needs its responses, and the slots they name the asked-for thing with."""
     named = {entry["response"] for entry in settings.not_offered.values()} | settings.served_responses
@@ -399,9 +407,7 @@ class GenerativeResponsePolicy(Policy):
             encode = encoder.sentence_vectors if encoder else None
             corpus = CorpusAnswers(pairs, encode, settings.corpus_encoder_languages)
             if (settings.intent_question_similarity, settings.intent_question_encoder_similarity) != (None, None):
-                # the intents only the generator answers: no rule sends them a written response
-                answered_alone = ({pair.intent for pair in pairs} - set(learnt.template_actions)
-                                  - set(learnt.handled_intents))
+                answered_alone = _generator_only(config, learnt, {pair.intent for pair in pairs})
                 intent_questions = CorpusAnswers([p for p in pairs if p.intent in answered_alone]
                                                  + [CorpusPair(**pair) for pair in learnt.example_pairs],
                                                  encode, settings.corpus_encoder_languages)
@@ -548,12 +554,9 @@ class GenerativeResponsePolicy(Policy):
         """The NLU examples of the intents without a written response that the corpus answers,
         each with that answer in its language (as the generator learns them)."""
         answers = _corpus_answers((p["intent"], p["lang"], p["answer"]) for p in self.learnt.corpus_pairs)
-        skipped = set(self.config.get("skip_intents") or [])
         pairs = []
-        for intent, texts in examples.items():
-            if intent in self.learnt.template_actions or self._not_mine(intent) or intent in skipped:
-                continue
-            for text in texts:
+        for intent in _generator_only(self.config, self.learnt, examples):
+            for text in examples[intent]:
                 lang = detect_language(text)
                 if (intent, lang) in answers:
                     pairs.append({"question": text, "answer": answers[intent, lang], "intent": intent, "lang": lang})
