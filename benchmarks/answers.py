@@ -43,9 +43,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "work" / "answers"
 SETS = {"en": ROOT / "benchmarks" / "data" / "answers_en.yml", "zh": ROOT / "benchmarks" / "data" / "answers_zh.yml"}
 POLICY = "components.policies.GenerativeResponsePolicy"
-# utter_complaint and utter_offer_handoff offer a person
+# utter_complaint and the utter_offer_handoff responses offer a person
+AFTER_ANSWER_OFFER = "utter_offer_handoff_after_answer"  # the offer after an answer (unknown_word_offer)
 HANDOFF_ACTIONS = {"action_human_handoff", "utter_complaint", "utter_handoff", "utter_offer_handoff",
-                   "utter_offer_handoff_overdue"}
+                   "utter_offer_handoff_overdue", AFTER_ANSWER_OFFER}
 # a clarifying question answers nothing yet, so it counts as a fallback
 FALLBACK_ACTIONS = {"utter_default", "action_default_fallback", "utter_clarify"}
 TRAINED_SYSTEMS = ("templates", "full", "full-rag")
@@ -140,10 +141,16 @@ async def ask_all(model: Path, endpoints: Path, questions: list[dict], label: st
         texts = [e.text for e in turn if isinstance(e, BotUttered) and e.text]
         choice = next((e.metadata["answer_choice"] for e in turn if isinstance(e, ActionExecuted) and e.metadata
                        and e.metadata.get("answer_choice")), None)
+        outcome = judge(question, texts, actions)
+        offered_after = AFTER_ANSWER_OFFER in actions
+        if offered_after:
+            # the same answer without the offer: how many answers only the offer makes acceptable
+            answer_only = judge(question, texts[:-1], [a for a in actions if a != AFTER_ANSWER_OFFER])
         outcomes.append({"text": question["text"], "kind": question["kind"], "intent": question["intent"],
                          "predicted_intent": events[last_user].intent_name, "actions": actions, "replies": texts,
-                         "answer_choice": choice,
-                         "outcome": judge(question, texts, actions)})
+                         "answer_choice": choice, "outcome": outcome,
+                         "offered_after_answer": offered_after,
+                         "answer_alone": answer_only if offered_after else outcome})
     return outcomes
 
 
@@ -201,6 +208,14 @@ def main() -> None:
         every = [o for outcomes in by_language.values() for o in outcomes]
         lines.append(f"| {name} | " + " | ".join(
             f"{shares([o for o in every if o['kind'] == kind])['acceptable']}%" for kind in kinds) + " |")
+    lines += ["", "Answers followed by the offer of a person (`unknown_word_offer`), and how many of them only "
+              "the offer makes acceptable (the answer alone would be wrong or a fallback):", "",
+              "| system | language | answers with the offer | acceptable only by the offer |", "|---|---|---|---|"]
+    for name, by_language in results.items():
+        for lang, outcomes in by_language.items():
+            offered = [o for o in outcomes if o["offered_after_answer"]]
+            by_offer = sum(o["outcome"] != o["answer_alone"] for o in offered)
+            lines.append(f"| {name} | {lang} | {len(offered)} of {len(outcomes)} | {by_offer} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "answers.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (RESULTS / "answers.json").write_text(json.dumps({"command": command, "date": date, "commit": commit,

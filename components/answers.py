@@ -69,11 +69,16 @@ import numpy as np
 from components.answer_classifier import AnswerClassifier
 from components.generator.metrics import token_f1
 from components.generator.retrieval import RetrievalIndex
-from components.places import Destination, Destinations
+from components.places import Destination, Destinations, fold
 from components.text import LANGUAGES, chinese_characters, fold_traditional, normalise, tokenize, written_in
 
 TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF, NOT_OFFERED, DELIVERS_THERE = (
     "template", "generated", "retrieved", "clarify", "handoff", "not_offered", "delivers_there")
+# a clause that asks yes or no: "is there ...", "can I ...", "do you ..."; 吗 at the end, or a verb
+# and its negation (能不能, 有没有, 收不收), or a verb then 不 at the end (能退不)
+_ENGLISH_YES_NO = re.compile(r"(?:^|[,;.!?:]\s*)(?:is|are|do|does|did|can|could|will|would|should|may|any)\b",
+                             re.IGNORECASE)
+_CHINESE_YES_NO = re.compile(r"(?:[吗么嘛][？?！!。\s]*$)|(.)[不没]\1|有没有|可不可以|[^\W\d_]不[？?！!。\s]*$")
 _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
 # never a question's condition: taking them out only breaks the sentence
 _FUNCTION_WORDS = frozenset(
@@ -301,6 +306,7 @@ class ChoiceSettings:
     asked_details: bool = True
     waited_too_long: bool = True
     contrast: bool = True
+    unknown_word_offer: bool = False
     closed_intents: list[str] = field(default_factory=list)
     # intent -> {response: the written response that says no, and either names: what the shop does
     # not offer, or delivers_to: the countries it delivers to (a place anywhere else is a no), with
@@ -342,6 +348,12 @@ class ChoiceSettings:
         """The countries some `delivers_to` lists (none: no question naming a place is a no); their
         towns are known by name, however small."""
         return sorted({code for entry in self.not_offered.values() for code in entry.get("delivers_to") or []})
+
+
+def asks_yes_or_no(text: str, lang: str) -> bool:
+    """Whether a clause of `text` asks a yes-or-no question."""
+    text = fold_traditional(normalise(text)).strip()
+    return bool((_CHINESE_YES_NO if lang == "zh" else _ENGLISH_YES_NO).search(text))
 
 
 def _name_matcher(name: str) -> re.Pattern:
@@ -516,6 +528,7 @@ class AnswerChooser:
             for intent, entry in settings.not_offered.items() if "names" in entry}
         # folded place name -> country (components/places.py), for `delivers_to`
         self._destinations = Destinations(places) if places and settings.home_countries else None
+        self._places = places or {}
         self._english = sorted(w for w in self.vocabulary if not chinese_characters(w))
         self._chinese_characters = set("".join(w for w in self.vocabulary if chinese_characters(w)))
 
@@ -535,6 +548,18 @@ class AnswerChooser:
                 continue
             unknown.append(word)
         return unknown
+
+    def unknown_topic(self, text: str, lang: str) -> Choice | None:
+        """For a yes-or-no question naming what the shop's texts never mention ("do you have a
+        showroom?"): the offer of a person after the answer, which may not say yes or no to it.
+        Places are not news: the shop's own answer to them is `not_offered`'s."""
+        if not self.settings.unknown_word_offer or not asks_yes_or_no(text, lang):
+            return None
+        unknown = [word for word in self.unknown_words(text, lang) if fold(word) not in self._places]
+        if not unknown:
+            return None
+        return Choice(HANDOFF, f"a yes-or-no question about {', '.join(unknown)}, which the shop's texts never "
+                      "mention: the answer may not say")
 
     def missing_condition(self, text: str, lang: str, nearest: Nearest) -> str | None:
         """Why `text` does not ask what the corpus question `nearest` (its similarity to `text`)

@@ -32,7 +32,8 @@ from components.text import detect_language
 
 UNSURE_INTENT = "nlu_fallback"  # FallbackClassifier's intent
 FALLBACK_ACTIONS = ("action_default_fallback", "action_two_stage_fallback")
-HANDOFF_ACTIONS = ("action_human_handoff", "utter_offer_handoff", "utter_offer_handoff_overdue")
+HANDOFF_ACTIONS = ("action_human_handoff", "utter_offer_handoff", "utter_offer_handoff_overdue",
+                   "utter_offer_handoff_after_answer")
 BATCH = 64  # perturbed messages parsed in one run of the NLU graph
 
 
@@ -316,7 +317,7 @@ class AssistantExplainer:
         from rasa.shared.core.events import ActionExecuted
 
         before = tracker.get_last_event_for(ActionExecuted, action_names_to_exclude=[ACTION_LISTEN_NAME])
-        return before is not None and before.action_name == HANDOFF_ACTIONS[1]
+        return before is not None and before.action_name in HANDOFF_ACTIONS[1:]
 
     def explain_tracker(self, tracker: Any, recorded: Sequence[str] = (),  # noqa: ANN401
                         conversation_id: str | None = None, turn: int | None = None) -> Explanation:

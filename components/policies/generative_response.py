@@ -85,6 +85,9 @@ CLARIFY_RESPONSE, HANDOFF_OFFER_RESPONSE, INTENT_LABELS_RESPONSE = \
 # the offer of a person to a customer who has waited too long: it says sorry for the wait instead
 # of "I'm not sure I can answer that"; domains without it get the general offer
 OVERDUE_OFFER_RESPONSE = "utter_offer_handoff_overdue"
+# the offer of a person after an answer that may not say yes or no to what was asked
+# (`unknown_word_offer`); domains without it get the general offer
+AFTER_ANSWER_OFFER_RESPONSE = "utter_offer_handoff_after_answer"
 NOT_OFFERED_SLOT = "not_offered"  # what the customer asked for that the shop does not offer
 DESTINATION_SLOT = "destination"  # a place the shop delivers to, named in the yes to it
 UNSURE_INTENT = "nlu_fallback"
@@ -346,6 +349,10 @@ class GenerativeResponsePolicy(Policy):
             #     wanted part is compared with the corpus questions;
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
+            #   unknown_word_offer (false): a yes-or-no question naming a word the shop's texts
+            #     never use (not a place) gets its answer, then the offer of a person
+            #     (utter_offer_handoff_after_answer, else utter_offer_handoff): the answer may not
+            #     say yes or no to it ("do you have a showroom?");
             #   not_offered: intent -> {response, names}: a question of that intent naming one of
             #     `names` (what the shop does not offer, e.g. ways to pay it does not take) gets
             #     `response`, with the name in the `not_offered` slot, before anything else;
@@ -660,6 +667,10 @@ class GenerativeResponsePolicy(Policy):
         feedback_action = self.config.get("feedback_action")
         if feedback_action not in domain.action_names_or_texts:
             feedback_action = None
+        then = self._offer_after_answer(tracker)
+        if then:
+            probabilities[domain.index_for_action(then)] = 1.0
+            return self._prediction(probabilities)
         if tracker.latest_action_name == GENERATED_REPLY_ACTION:
             # after its reply the bot may ask for feedback, then waits for the customer
             probabilities[domain.index_for_action(feedback_action or ACTION_LISTEN_NAME)] = 1.0
@@ -706,7 +717,29 @@ class GenerativeResponsePolicy(Policy):
         if unanswered:
             return self._handoff_offer(domain, unanswered)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
+        then = self._then_offer(chooser, text, lang, domain) if chooser else None
+        if then:
+            metadata = {**(metadata or {}), "answer_choice": {
+                **(metadata or {}).get("answer_choice", {"kind": GENERATED, "reason": "the generator answers"}),
+                "then": then}}
         return self._generated_prediction(probabilities, sent, reply.confidence, metadata)
+
+    def _then_offer(self, chooser: AnswerChooser, text: str, lang: str, domain: Domain) -> dict[str, str] | None:
+        """The offer of a person to send after the answer, with why (`unknown_word_offer`), or None."""
+        offer = chooser.unknown_topic(text, lang)
+        if offer is None or HANDOFF_OFFER_RESPONSE not in domain.action_names_or_texts:
+            return None
+        response = AFTER_ANSWER_OFFER_RESPONSE if AFTER_ANSWER_OFFER_RESPONSE in domain.responses \
+            else HANDOFF_OFFER_RESPONSE
+        return {"kind": offer.kind, "reason": offer.reason, "response": response}
+
+    def _offer_after_answer(self, tracker: DialogueStateTracker) -> str | None:
+        """The offer this policy's latest answer said should follow it, once."""
+        latest = tracker.get_last_event_for(ActionExecuted)
+        if latest is None or latest.action_name == ACTION_LISTEN_NAME \
+                or not (latest.policy or "").endswith(type(self).__name__):
+            return None
+        return ((latest.metadata or {}).get("answer_choice") or {}).get("then", {}).get("response")
 
     def _usual_corpus_answer(self, intent: str, lang: str) -> str | None:
         """The corpus's most frequent answer to `intent` in `lang` (kept when the answer choice is on)."""
@@ -801,6 +834,12 @@ class GenerativeResponsePolicy(Policy):
             yes = {**answer, "kind": served.kind, "reason": f"{served.reason}; then {answer['reason']}"}
             return self._prediction(probabilities, optional_events=[SlotSet(DESTINATION_SLOT, served.named)],
                                     action_metadata={"answer_choice": yes})
+        if choice.kind in (TEMPLATE, RETRIEVED, GENERATED) and not (
+                choice.kind == TEMPLATE and (intent == UNSURE_INTENT
+                                             or intent in self.chooser.settings.keep_template_intents)):
+            then = self._then_offer(self.chooser, text, lang, domain)
+            if then:
+                metadata["answer_choice"]["then"] = then
         if choice.kind == GENERATED and reply is not None:
             sent = self._finish(reply.text, tracker)
             if sent:
@@ -828,9 +867,10 @@ class GenerativeResponsePolicy(Policy):
             return self._prediction(probabilities, optional_events=[SlotSet(NOT_OFFERED_SLOT, choice.named)],
                                     action_metadata=metadata)
         template_action = self.learnt.template_actions.get(intent)
-        if (understood or place_confirmed) and template_action in domain.action_names_or_texts:
+        then = metadata["answer_choice"].get("then")
+        if (understood or place_confirmed or then) and template_action in domain.action_names_or_texts:
             # no rule answers a message NLU was unsure of (or misread) with this intent's response,
-            # nor one after the yes to a place: the policy sends it
+            # nor one after the yes to a place, and none follows it with the offer: the policy sends it
             probabilities[domain.index_for_action(template_action)] = 1.0
             return self._prediction(probabilities, action_metadata=metadata)
         # the template rule answers (or fallback, NLU being unsure); the reason goes to `kefu explain`
