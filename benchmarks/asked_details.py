@@ -15,6 +15,9 @@ only there? Measured on the dev set written for each check:
 - `intent_questions`: benchmarks/data/dev_coverage_{en,zh}.yml (questions the shop's texts do not
   cover) and dev_longtail_{en,zh}.yml (in-scope questions of the intents only the generator
   answers, where a person is wrong);
+- `unknown_word_offer`: every dev set: dev_coverage_{en,zh}.yml (questions the shop's texts do
+  not cover: the offer of a person after the answer is right) and the in-scope others (the offer
+  is needless there, though the answer stays);
 - `contrast`: benchmarks/data/dev_contrast_{en,zh}.yml, messages setting what the customer wants
   against what they do not, and messages whose "not" is the question itself, each labelled with
   the intent it should be answered as.
@@ -27,7 +30,7 @@ checks are read at answer time).
 
 The default model is the one `benchmarks/answers.py` trains from config.yml. Results:
 benchmarks/results/{asked_details,waited_too_long,destinations,served_destinations,contrast,
-intent_questions}.{md,json}.
+intent_questions,unknown_word_offer}.{md,json}.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 HANDOFF = "utter_offer_handoff"
 OVERDUE_OFFER = "utter_offer_handoff_overdue"  # the offer of a person that says sorry for the wait
+AFTER_ANSWER_OFFER = "utter_offer_handoff_after_answer"  # the offer of a person after the answer
+IN_SCOPE_DEV_SETS = ("dev_intents", "dev_specific", "dev_longtail", "dev_details", "dev_destinations",
+                     "dev_contrast", "dev_waited")
 NO_DELIVERY, DELIVERY_THERE = "utter_no_delivery_there", "utter_delivery_there"
 FALLBACKS = {"utter_default", "action_default_fallback", "utter_clarify"}
 
@@ -116,6 +122,13 @@ CHECKS = {
                               "this check leaves alone) and in-scope questions of those intents (a person is "
                               "wrong)", switched_off=lambda: {"intent_question_similarity": None,
                                                               "intent_question_encoder_similarity": None}),
+    "unknown_word_offer": Check(("dev_coverage", *IN_SCOPE_DEV_SETS), lambda row: row["set"] == "dev_coverage",
+                                ("not covered", "in scope"),
+                                "The offer of a person after the answer to a yes-or-no question about an unknown word",
+                                "shop questions the shop's texts do not cover (the offer is right after an answer; "
+                                "many get a person, a fallback or a question back instead) and the in-scope "
+                                "questions of every other dev set (the offer is needless)", AFTER_ANSWER_OFFER,
+                                "answer, then the offer"),
     "served_destinations": Check(("dev_destinations",), lambda row: row["ships"] is True,
                                  ("in the US and Canada", "outside them, or no destination"),
                                  "A yes where a delivery or address question names a place the shop ships to",

@@ -549,13 +549,17 @@ class AnswerChooser:
             unknown.append(word)
         return unknown
 
-    def unknown_topic(self, text: str, lang: str) -> Choice | None:
+    def unknown_topic(self, text: str, lang: str, entities: Iterable[str] = ()) -> Choice | None:
         """For a yes-or-no question naming what the shop's texts never mention ("do you have a
         showroom?"): the offer of a person after the answer, which may not say yes or no to it.
-        Places are not news: the shop's own answer to them is `not_offered`'s."""
+        Places and the words of `entities` (what NLU found in the message: a product, an order
+        number) are not news: the shop sells products its texts never name, and `not_offered`
+        answers places."""
         if not self.settings.unknown_word_offer or not asks_yes_or_no(text, lang):
             return None
-        unknown = [word for word in self.unknown_words(text, lang) if fold(word) not in self._places]
+        named = {word for entity in entities for word in content_words(entity, lang)}
+        unknown = [word for word in self.unknown_words(text, lang)
+                   if fold(word) not in self._places and word not in named]
         if not unknown:
             return None
         return Choice(HANDOFF, f"a yes-or-no question about {', '.join(unknown)}, which the shop's texts never "

@@ -19,6 +19,7 @@ from components.answers import (
     CorpusAnswers,
     CorpusPair,
     SentenceEncoder,
+    asks_yes_or_no,
     common_words,
     shop_vocabulary,
     wanted_part,
@@ -44,6 +45,35 @@ def test_a_payment_method_the_shop_never_mentions_gets_a_person() -> None:
     choice = chooser().before_generating("可以用比特币付款吗？", "zh", "payment_methods",
                                          [("payment_methods", 0.9)], ANSWERABLE, "nlu_fallback")
     assert choice is not None and choice.kind == HANDOFF and "比特" in choice.reason
+
+
+def test_a_yes_or_no_question_about_what_the_shop_never_mentions_gets_the_offer_after_its_answer() -> None:
+    offering = AnswerChooser(shop_vocabulary(SHOP_TEXTS), ChoiceSettings(unknown_word_offer=True),
+                             places={"toronto": "CA", "多伦多": "CA"})
+    for text, lang, unknown in [("do you have a showroom?", "en", "showroom"),
+                                ("my parcel is late, can a drone bring it?", "en", "drone"),
+                                ("电池可以空运吗", "zh", "电池"), ("沙发能退不", "zh", "沙发")]:
+        choice = offering.unknown_topic(text, lang)
+        assert choice is not None and choice.kind == HANDOFF and unknown in choice.reason, text
+    for text, lang in [("how long does a showroom visit take?", "en"),  # asks no yes or no
+                       ("可以用信用卡付款吗", "zh"),  # every word known
+                       # a place is not news
+                       ("can I pay with PayPal in Toronto?", "en"), ("在多伦多可以用信用卡付款吗", "zh")]:
+        assert offering.unknown_topic(text, lang) is None, text
+    # nor is what NLU found in the message: the shop sells products its texts never name
+    assert offering.unknown_topic("can I pay for the blue backpack with PayPal?", "en") is not None
+    assert offering.unknown_topic("can I pay for the blue backpack with PayPal?", "en", ["blue backpack"]) is None
+    assert chooser().unknown_topic("do you have a showroom?", "en") is None  # off unless set
+
+
+def test_yes_or_no_questions_are_told_from_other_questions() -> None:
+    for text, lang in [("is there a restocking fee?", "en"), ("the lamp broke, is it still covered?", "en"),
+                       ("能用微信支付吗", "zh"), ("有没有欧元的礼品卡", "zh"), ("收不收支票", "zh"),
+                       ("电饭煲不想要了，能退不", "zh")]:
+        assert asks_yes_or_no(text, lang), text
+    for text, lang in [("how long does shipping take?", "en"), ("what happens to my refund now?", "en"),
+                       ("退款什么时候到", "zh"), ("不是要退订，只是想问优惠码在哪填", "zh")]:
+        assert not asks_yes_or_no(text, lang), text
 
 
 NOT_ACCEPTED = {"payment_methods": {"response": "utter_payment_method_not_accepted",

@@ -186,3 +186,11 @@ def test_a_no_to_a_way_to_pay_the_shop_does_not_take_is_explained(explainer: Ass
     explanation = assistant.loop.run_until_complete(explainer.explain_message("can I pay with bitcoin?"))
     assert explanation.action == "utter_payment_method_not_accepted", render_text(explanation)
     assert "the message names bitcoin" in explanation.summary, render_text(explanation)
+
+
+def test_an_answer_followed_by_the_offer_of_a_person_says_why(explainer: AssistantExplainer,
+                                                                assistant: Assistant) -> None:
+    explanation = assistant.loop.run_until_complete(explainer.explain_message(
+        "do you have a showroom where I can try the mattress?"))
+    assert "Then it offers a person: a yes-or-no question about showroom" in explanation.summary, \
+        render_text(explanation)

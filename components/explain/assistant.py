@@ -331,6 +331,9 @@ class AssistantExplainer:
                 "answer_choice"):
             generated = self.explain_generated(tracker, chosen)
         answer, summary = self._summary(action, chosen, intent, generated, tracker, overruled)
+        then = ((chosen.action_metadata or {}).get("answer_choice") or {}).get("then")
+        if then:  # the answer is followed by the offer of a person (unknown_word_offer)
+            summary = f"{summary} {LABELS['then_offer'].format(**then)}"
         return Explanation(message=text, intent=intent, policies=scores, action=action, answer=answer,
                            summary=summary, generated=generated, conversation_id=conversation_id, turn=turn,
                            recorded=list(recorded), model=self.model_name)

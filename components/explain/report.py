@@ -43,6 +43,7 @@ LABELS = {
     "answered_kept": "{policy} answered {intent} with {action}; the answer choice kept it: {reason}.",
     "answered_fallback": "The bot fell back: {reason}",
     "answered_handoff": "The bot handed the customer to a person: {reason}",
+    "then_offer": "Then it offers a person: {reason}.",
     "fallback_nlu": "NLU is unsure ({intent} {confidence:.2f} is below the fallback threshold).",
     "fallback_core": "no policy was sure of a next action (best {confidence:.2f}).",
     "handoff_asked": "the customer asked for a person ({intent} {confidence:.2f}).",

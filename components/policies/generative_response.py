@@ -717,16 +717,18 @@ class GenerativeResponsePolicy(Policy):
         if unanswered:
             return self._handoff_offer(domain, unanswered)
         probabilities[domain.index_for_action(GENERATED_REPLY_ACTION)] = reply.confidence
-        then = self._then_offer(chooser, text, lang, domain) if chooser else None
+        then = self._then_offer(chooser, tracker, text, lang, domain) if chooser else None
         if then:
             metadata = {**(metadata or {}), "answer_choice": {
                 **(metadata or {}).get("answer_choice", {"kind": GENERATED, "reason": "the generator answers"}),
                 "then": then}}
         return self._generated_prediction(probabilities, sent, reply.confidence, metadata)
 
-    def _then_offer(self, chooser: AnswerChooser, text: str, lang: str, domain: Domain) -> dict[str, str] | None:
+    def _then_offer(self, chooser: AnswerChooser, tracker: DialogueStateTracker, text: str, lang: str,
+                    domain: Domain) -> dict[str, str] | None:
         """The offer of a person to send after the answer, with why (`unknown_word_offer`), or None."""
-        offer = chooser.unknown_topic(text, lang)
+        entities = [e["value"] for e in tracker.latest_message.entities if isinstance(e.get("value"), str)]
+        offer = chooser.unknown_topic(text, lang, entities)
         if offer is None or HANDOFF_OFFER_RESPONSE not in domain.action_names_or_texts:
             return None
         response = AFTER_ANSWER_OFFER_RESPONSE if AFTER_ANSWER_OFFER_RESPONSE in domain.responses \
@@ -837,7 +839,7 @@ class GenerativeResponsePolicy(Policy):
         if choice.kind in (TEMPLATE, RETRIEVED, GENERATED) and not (
                 choice.kind == TEMPLATE and (intent == UNSURE_INTENT
                                              or intent in self.chooser.settings.keep_template_intents)):
-            then = self._then_offer(self.chooser, text, lang, domain)
+            then = self._then_offer(self.chooser, tracker, text, lang, domain)
             if then:
                 metadata["answer_choice"]["then"] = then
         if choice.kind == GENERATED and reply is not None:

@@ -250,7 +250,7 @@ def choosing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "keep_template_intents": ["greet"], "corpus_encoder": str(get_model_path()), "coverage_similarity": 0.4,
         "intent_question_encoder_similarity": 0.45, "intent_question_similarity": 0.2,
         "unsure_corpus_similarity": 0.5, "unsure_corpus_encoder_similarity": 0.7, "condition_margin": 0.0,
-        "corpus_classifier_ratio": 0.15, "closed_intents": ["payment_methods"],
+        "corpus_classifier_ratio": 0.15, "closed_intents": ["payment_methods"], "unknown_word_offer": True,
         "not_offered": {"payment_methods": {"response": "utter_payment_method_not_accepted",
                                             "names": ["bitcoin", "比特币"]},
                         "delivery_time": {"response": "utter_no_delivery_there", "delivers_to": ["US", "CA"],
@@ -425,6 +425,27 @@ def test_a_wait_past_the_answers_time_gets_the_offer_that_says_sorry_for_it(choo
     # other hand-offs keep the general offer
     action, _, _, metadata, _ = predict(choosing_agent, said("can I pay with dogecoin?", "payment_methods"))
     assert action == "utter_offer_handoff", metadata
+
+
+def test_a_yes_or_no_question_about_what_the_shop_never_mentions_gets_its_answer_then_a_person(
+        choosing_agent: Agent) -> None:
+    policy = "policy_2_GenerativeResponsePolicy"
+    asked = said("do you have a showroom where I can return things?", "return_item")
+    action, confidence, _, metadata, _ = predict(choosing_agent, asked)
+    # the policy sends the template itself (no rule follows it with the offer) and marks the offer
+    assert (action, confidence) == ("utter_return_item", 1.0), metadata
+    then = metadata["answer_choice"]["then"]
+    assert then["response"] == "utter_offer_handoff_after_answer" and "showroom" in then["reason"]
+    answered = [*asked, ActionExecuted("utter_return_item", policy=policy, metadata=metadata)]
+    action, confidence, _, _, _ = predict(choosing_agent, answered)
+    assert (action, confidence) == ("utter_offer_handoff_after_answer", 1.0)
+    # once: then the bot waits, and the shop's rules take the customer's yes to a person
+    offered = [*answered, ActionExecuted("utter_offer_handoff_after_answer", policy=policy)]
+    action, confidence, _, _, _ = predict(choosing_agent, offered)
+    assert (action, confidence) == ("action_listen", 1.0)
+    # a question the shop's words cover gets no offer
+    action, _, _, metadata, _ = predict(choosing_agent, said("can I return the shoes I bought?", "return_item"))
+    assert "then" not in (metadata or {}).get("answer_choice", {}), metadata
 
 
 def test_what_the_customer_wants_against_what_they_do_not_names_the_intent(choosing_agent: Agent) -> None:
