@@ -44,6 +44,8 @@ message that asks for a price, a duration, a number or a tax
 gets the template when that answer states none of that kind and the template does, else the
 offer of a person (`asked_details`): "how long do you keep my data after I delete my account?"
 is not answered by how to delete it, nor "how much extra is a Saturday delivery?" by a time.
+A yes-or-no question naming a word the shop's texts never use gets its answer, then the offer of
+a person (`unknown_word_offer`): "do you have a showroom?" is not answered by where stock is shown.
 
 A corpus answer, and a generated reply that repeats one, goes out only when the message asks
 what its corpus question asks (`condition_margin`): the question's words the message lacks, and
