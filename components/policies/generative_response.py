@@ -698,6 +698,9 @@ class GenerativeResponsePolicy(Policy):
             return self._prediction(probabilities)
         chooser = self.chooser if self._may_offer_handoff(tracker, domain) else None
         lang = self._language(tracker, text)
+        if chooser and intent and self._wants_another_intent(text, lang, intent, domain):
+            # "don't delete my account, I just want a new email": answered as what it wants
+            return self._chosen_answer(tracker, domain, text, intent)
         uncovered = (chooser.uncovered(text, lang) or chooser.outside_intent(text, lang, intent or "")) \
             if chooser else None
         if uncovered:
@@ -723,6 +726,13 @@ class GenerativeResponsePolicy(Policy):
                 **(metadata or {}).get("answer_choice", {"kind": GENERATED, "reason": "the generator answers"}),
                 "then": then}}
         return self._generated_prediction(probabilities, sent, reply.confidence, metadata)
+
+    def _wants_another_intent(self, text: str, lang: str, intent: str, domain: Domain) -> bool:
+        """Whether the part of `text` the customer wants (`contrast`) is closer to a corpus question
+        of another intent than NLU's, which read what they do not want."""
+        assert self.chooser is not None
+        wanted = wanted_part(text, lang) if self.chooser.settings.contrast else None
+        return bool(wanted and self.chooser.wanted_intent(wanted, lang, intent, self._understandable_intents(domain)))
 
     def _then_offer(self, chooser: AnswerChooser, tracker: DialogueStateTracker, text: str, lang: str,
                     domain: Domain) -> dict[str, str] | None:

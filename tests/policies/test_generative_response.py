@@ -469,6 +469,11 @@ def test_what_the_customer_wants_against_what_they_do_not_names_the_intent(choos
     # without a contrast, NLU's intent stands
     _, _, _, metadata, _ = predict(choosing_agent, said("I want to cancel my order", "cancel_order"))
     assert "understood_as" not in metadata.get("answer_choice", {}), metadata
+    # the same where NLU read an intent only the generator answers
+    action, _, _, metadata, _ = predict(choosing_agent, said(
+        "I don't want gift wrapping, just tell me which cards you take", "gift_wrapping"))
+    assert (action, metadata["answer_choice"]["understood_as"]["intent"]) == (
+        "utter_payment_methods", "payment_methods"), metadata
 
 
 def test_not_offered_needs_its_response_and_slot_in_the_domain() -> None:
