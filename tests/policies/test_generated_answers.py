@@ -65,10 +65,11 @@ def answer_for(topic: str, chinese: bool) -> str:
 
 
 def last_bot_action(assistant: Assistant, sender: str) -> ActionExecuted:
-    """The action that answered: the generated reply, not the feedback question after it."""
+    """The action that answered: the generated reply, not the feedback question after it, nor the
+    offer of a person that may follow an answer (`unknown_word_offer`: "sizing" is new to the shop)."""
     tracker = assistant.loop.run_until_complete(assistant.agent.tracker_store.retrieve(sender))
-    actions = [e for e in tracker.events if isinstance(e, ActionExecuted)
-               and e.action_name not in ("action_listen", "action_ask_feedback")]
+    actions = [e for e in tracker.events if isinstance(e, ActionExecuted) and e.action_name not in (
+        "action_listen", "action_ask_feedback", "utter_offer_handoff_after_answer")]
     return actions[-1]
 
 
