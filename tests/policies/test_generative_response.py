@@ -439,7 +439,7 @@ def test_a_yes_or_no_question_about_what_the_shop_never_mentions_gets_its_answer
     answered = [*asked, ActionExecuted("utter_return_item", policy=policy, metadata=metadata)]
     action, confidence, _, _, _ = predict(choosing_agent, answered)
     assert (action, confidence) == ("utter_offer_handoff_after_answer", 1.0)
-    # once: then the bot waits, and the shop's rules take the customer's yes to a person
+    # once: then the bot waits (data/rules.yml takes the customer's yes or no)
     offered = [*answered, ActionExecuted("utter_offer_handoff_after_answer", policy=policy)]
     action, confidence, _, _, _ = predict(choosing_agent, offered)
     assert (action, confidence) == ("action_listen", 1.0)
