@@ -78,9 +78,9 @@ TEMPLATE, GENERATED, RETRIEVED, CLARIFY, HANDOFF, NOT_OFFERED, DELIVERS_THERE = 
     "template", "generated", "retrieved", "clarify", "handoff", "not_offered", "delivers_there")
 # a clause that asks yes or no: "is there ...", "can I ...", "do you ..."; 吗 at the end, or a verb
 # and its negation (能不能, 有没有, 收不收), or a verb then 不 at the end (能退不)
-_ENGLISH_YES_NO = re.compile(r"(?:^|[,;.!?:]\s*)(?:is|are|do|does|did|can|could|will|would|should|may|any)\b",
-                             re.IGNORECASE)
-_CHINESE_YES_NO = re.compile(r"(?:[吗么嘛][？?！!。\s]*$)|(.)[不没]\1|有没有|可不可以|[^\W\d_]不[？?！!。\s]*$")
+_ENGLISH_YES_NO = re.compile(r"^\s*(?:is|are|do|does|did|can|could|will|would|should|may|any)\b", re.IGNORECASE)
+_CHINESE_YES_NO = re.compile(r"(?:[吗么嘛]\s*$)|(.)[不没]\1|有没有|可不可以|[^\W\d_]不\s*$")
+_CLAUSE_END = re.compile(r"[,;.!?:，；。！？：]+")
 _ENGLISH_WORD = re.compile(r"[a-z][a-z']+")
 # never a question's condition: taking them out only breaks the sentence
 _FUNCTION_WORDS = frozenset(
@@ -352,10 +352,17 @@ class ChoiceSettings:
         return sorted({code for entry in self.not_offered.values() for code in entry.get("delivers_to") or []})
 
 
+def yes_or_no_clauses(text: str, lang: str) -> list[str]:
+    """The clauses of `text` that ask a yes-or-no question ("is it still covered?" of "my blender
+    died after 8 months, is it still covered?")."""
+    pattern = _CHINESE_YES_NO if lang == "zh" else _ENGLISH_YES_NO
+    clauses = _CLAUSE_END.split(fold_traditional(normalise(text)))
+    return [clause for clause in clauses if clause.strip() and pattern.search(clause.strip())]
+
+
 def asks_yes_or_no(text: str, lang: str) -> bool:
     """Whether a clause of `text` asks a yes-or-no question."""
-    text = fold_traditional(normalise(text)).strip()
-    return bool((_CHINESE_YES_NO if lang == "zh" else _ENGLISH_YES_NO).search(text))
+    return bool(yes_or_no_clauses(text, lang))
 
 
 def _name_matcher(name: str) -> re.Pattern:
@@ -557,10 +564,13 @@ class AnswerChooser:
         Places and the words of `entities` (what NLU found in the message: a product, an order
         number) are not news: the shop sells products its texts never name, and `not_offered`
         answers places."""
-        if not self.settings.unknown_word_offer or not asks_yes_or_no(text, lang):
+        asking = " ".join(yes_or_no_clauses(text, lang)) if self.settings.unknown_word_offer else ""
+        if not asking:
             return None
+        # only the clauses that ask: the others tell the situation ("my blender died"), whose words
+        # need not be the shop's
         named = {word for entity in entities for word in content_words(entity, lang)}
-        unknown = [word for word in self.unknown_words(text, lang)
+        unknown = [word for word in self.unknown_words(asking, lang)
                    if fold(word) not in self._places and word not in named]
         if not unknown:
             return None
