@@ -60,6 +60,9 @@ def test_a_yes_or_no_question_about_what_the_shop_never_mentions_gets_the_offer_
                        # a place is not news
                        ("can I pay with PayPal in Toronto?", "en"), ("在多伦多可以用信用卡付款吗", "zh")]:
         assert offering.unknown_topic(text, lang) is None, text
+    # nor is a word of a clause that tells the situation rather than asks
+    assert offering.unknown_topic("my drone broke, can I pay with PayPal?", "en") is None
+    assert offering.unknown_topic("买的沙发，可以用信用卡付款吗", "zh") is None
     # nor is what NLU found in the message: the shop sells products its texts never name
     assert offering.unknown_topic("can I pay for the blue backpack with PayPal?", "en") is not None
     assert offering.unknown_topic("can I pay for the blue backpack with PayPal?", "en", ["blue backpack"]) is None

@@ -349,10 +349,11 @@ class GenerativeResponsePolicy(Policy):
             #     wanted part is compared with the corpus questions;
             #   closed_intents: intents whose response is a complete list; a question naming a word
             #     the shop's texts never use gets the offer of a person instead;
-            #   unknown_word_offer (false): a yes-or-no question naming a word the shop's texts
-            #     never use (not a place, nor in an entity NLU found) gets its answer, then the
-            #     offer of a person (utter_offer_handoff_after_answer, else utter_offer_handoff):
-            #     the answer may not say yes or no to it ("do you have a showroom?");
+            #   unknown_word_offer (false): a yes-or-no question naming, in a clause that asks, a
+            #     word the shop's texts never use (not a place, nor in an entity NLU found) gets
+            #     its answer, then the offer of a person (utter_offer_handoff_after_answer, else
+            #     utter_offer_handoff): the answer may not say yes or no to it ("do you have a
+            #     showroom?");
             #   not_offered: intent -> {response, names}: a question of that intent naming one of
             #     `names` (what the shop does not offer, e.g. ways to pay it does not take) gets
             #     `response`, with the name in the `not_offered` slot, before anything else;
