@@ -360,11 +360,6 @@ def yes_or_no_clauses(text: str, lang: str) -> list[str]:
     return [clause for clause in clauses if clause.strip() and pattern.search(clause.strip())]
 
 
-def asks_yes_or_no(text: str, lang: str) -> bool:
-    """Whether a clause of `text` asks a yes-or-no question."""
-    return bool(yes_or_no_clauses(text, lang))
-
-
 def _name_matcher(name: str) -> re.Pattern:
     """A name as it is found in a folded, lower-cased message: Chinese as it is written, English as
     whole words (cash is not in cashmere)."""

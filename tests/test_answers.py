@@ -19,10 +19,10 @@ from components.answers import (
     CorpusAnswers,
     CorpusPair,
     SentenceEncoder,
-    asks_yes_or_no,
     common_words,
     shop_vocabulary,
     wanted_part,
+    yes_or_no_clauses,
 )
 
 SHOP_TEXTS = [
@@ -73,10 +73,10 @@ def test_yes_or_no_questions_are_told_from_other_questions() -> None:
     for text, lang in [("is there a restocking fee?", "en"), ("the lamp broke, is it still covered?", "en"),
                        ("能用微信支付吗", "zh"), ("有没有欧元的礼品卡", "zh"), ("收不收支票", "zh"),
                        ("电饭煲不想要了，能退不", "zh")]:
-        assert asks_yes_or_no(text, lang), text
+        assert yes_or_no_clauses(text, lang), text
     for text, lang in [("how long does shipping take?", "en"), ("what happens to my refund now?", "en"),
                        ("退款什么时候到", "zh"), ("不是要退订，只是想问优惠码在哪填", "zh")]:
-        assert not asks_yes_or_no(text, lang), text
+        assert not yes_or_no_clauses(text, lang), text
 
 
 NOT_ACCEPTED = {"payment_methods": {"response": "utter_payment_method_not_accepted",
