@@ -682,7 +682,7 @@ class GenerativeResponsePolicy(Policy):
         message = tracker.latest_message
         text = (message.text or "").strip() if message else ""
         intent = message.intent.get("name") if message else None
-        if self.chooser and self._sent_last(tracker):
+        if self.chooser and self._own_last_action(tracker):
             if tracker.latest_action_name in self.chooser.settings.served_responses and text and intent:
                 # the yes to the place goes before the answer itself
                 return self._chosen_answer(tracker, domain, text, intent, place_confirmed=True)
@@ -740,7 +740,7 @@ class GenerativeResponsePolicy(Policy):
         """The offer of a person to send after the answer, with why (`unknown_word_offer`), or None."""
         entities = [e["value"] for e in tracker.latest_message.entities if isinstance(e.get("value"), str)]
         offer = chooser.unknown_topic(text, lang, entities)
-        if offer is None or HANDOFF_OFFER_RESPONSE not in domain.action_names_or_texts:
+        if offer is None:
             return None
         response = AFTER_ANSWER_OFFER_RESPONSE if AFTER_ANSWER_OFFER_RESPONSE in domain.responses \
             else HANDOFF_OFFER_RESPONSE
@@ -748,11 +748,9 @@ class GenerativeResponsePolicy(Policy):
 
     def _offer_after_answer(self, tracker: DialogueStateTracker) -> str | None:
         """The offer this policy's latest answer said should follow it, once."""
-        latest = tracker.get_last_event_for(ActionExecuted)
-        if latest is None or latest.action_name == ACTION_LISTEN_NAME \
-                or not (latest.policy or "").endswith(type(self).__name__):
-            return None
-        return ((latest.metadata or {}).get("answer_choice") or {}).get("then", {}).get("response")
+        latest = self._own_last_action(tracker)
+        return ((latest.metadata or {}).get("answer_choice") or {}).get("then", {}).get("response") \
+            if latest else None
 
     def _usual_corpus_answer(self, intent: str, lang: str) -> str | None:
         """The corpus's most frequent answer to `intent` in `lang` (kept when the answer choice is on)."""
@@ -847,9 +845,7 @@ class GenerativeResponsePolicy(Policy):
             yes = {**answer, "kind": served.kind, "reason": f"{served.reason}; then {answer['reason']}"}
             return self._prediction(probabilities, optional_events=[SlotSet(DESTINATION_SLOT, served.named)],
                                     action_metadata={"answer_choice": yes})
-        if choice.kind in (TEMPLATE, RETRIEVED, GENERATED) and not (
-                choice.kind == TEMPLATE and (intent == UNSURE_INTENT
-                                             or intent in self.chooser.settings.keep_template_intents)):
+        if self._answers_the_question(choice, intent):
             then = self._then_offer(self.chooser, tracker, text, lang, domain)
             if then:
                 metadata["answer_choice"]["then"] = then
@@ -889,27 +885,32 @@ class GenerativeResponsePolicy(Policy):
         # the template rule answers (or fallback, NLU being unsure); the reason goes to `kefu explain`
         return self._prediction(probabilities, action_metadata=metadata)
 
-    def _sent_last(self, tracker: DialogueStateTracker) -> bool:
-        """Whether this policy chose the bot's latest action (not the wait for the customer)."""
+    def _own_last_action(self, tracker: DialogueStateTracker) -> ActionExecuted | None:
+        """The bot's latest action when this policy chose it (not the wait for the customer), else None."""
         latest = tracker.get_last_event_for(ActionExecuted)
-        return (latest is not None and latest.action_name != ACTION_LISTEN_NAME
-                and (latest.policy or "").endswith(type(self).__name__))
+        if latest is None or latest.action_name == ACTION_LISTEN_NAME \
+                or not (latest.policy or "").endswith(type(self).__name__):
+            return None
+        return latest
 
     def _unanswered_detail(self, choice: Choice, text: str, lang: str, intent: str, template: str | None,
                            reply: Reply | None) -> Choice | None:
         """When the answer chosen skips the amount or tax the message asks for: the template where it
         gives it, else the offer of a person."""
         assert self.chooser is not None
-        if choice.kind == GENERATED and reply is not None:
-            answer = reply.text
-        elif choice.kind == RETRIEVED:
-            answer = choice.reply
-        elif (choice.kind == TEMPLATE and intent != UNSURE_INTENT
-              and intent not in self.chooser.settings.keep_template_intents):
-            answer = template or ""
-        else:
-            answer = ""
+        if not self._answers_the_question(choice, intent):
+            return None
+        answer = {GENERATED: reply.text if reply else "", RETRIEVED: choice.reply}.get(choice.kind, template or "")
         return self.chooser.unanswered(text, lang, answer, template) if answer else None
+
+    def _answers_the_question(self, choice: Choice, intent: str) -> bool:
+        """Whether `choice` sends an answer (template, corpus answer or generated reply) to a
+        question: not a question back, a no or a person, nor small talk's or an unsure message's
+        template."""
+        assert self.chooser is not None
+        if choice.kind == TEMPLATE:
+            return intent != UNSURE_INTENT and intent not in self.chooser.settings.keep_template_intents
+        return choice.kind in (RETRIEVED, GENERATED)
 
     def _understandable_intents(self, domain: Domain) -> set[str]:
         """Intents a message NLU was unsure of may be answered as: those whose rule sends a written
